@@ -1,0 +1,1 @@
+"""Pretrained weights and their model cards (top-level ``models/`` in a checkout)."""
