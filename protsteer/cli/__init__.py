@@ -69,7 +69,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning :class:`ProtsteerError` into one line and exit code 1."""
     try:
-        cli.main(args=argv, prog_name="protsteer", standalone_mode=False)
+        exit_code = cli.main(args=argv, prog_name="protsteer", standalone_mode=False)
     except ProtsteerError as err:
         click.echo(f"protsteer: error: {err.one_line()}", err=True)
         sys.exit(1)
@@ -86,3 +86,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    sys.exit(exit_code if isinstance(exit_code, int) else 0)

@@ -1,0 +1,222 @@
+"""Click options shared by the batch commands (predict, scan, merge) and their logging / progress setup."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from protsteer.io.batch import ON_ERROR
+from protsteer.io.tables import FORMATS
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+#: exit code when some inputs failed (and --allow-partial was not given)
+EXIT_PARTIAL = 3
+TABLE_SUFFIXES = (".tsv", ".csv", ".jsonl", ".parquet")
+
+
+def _stack(*decorators: Decorator) -> Decorator:
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+def split_columns(value: str | None) -> tuple[str, ...]:
+    """``"a,b c"`` -> ``("a", "b", "c")`` (commas or spaces)."""
+    return tuple(value.replace(",", " ").split()) if value else ()
+
+
+input_options = _stack(
+    click.argument("inputs", nargs=-1, required=True, metavar="INPUT..."),
+    click.option(
+        "--include",
+        multiple=True,
+        metavar="GLOB",
+        help="In directories, only files matching GLOB (repeatable; default: structure "
+        "suffixes .pdb .ent .cif .mmcif and .gz). A GLOB with '/' matches the path below "
+        "the directory.",
+    ),
+    click.option(
+        "--exclude", multiple=True, metavar="GLOB", help="In directories, skip files matching GLOB."
+    ),
+)
+
+output_options = _stack(
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="tsv",
+        show_default=True,
+        help="Table format (parquet needs pyarrow: pip install 'protsteer[parquet]').",
+    ),
+    click.option(
+        "--columns",
+        default=None,
+        metavar="COL,COL...",
+        help="Write only these columns, in this order (default: all).",
+    ),
+    click.option(
+        "--per-input",
+        is_flag=True,
+        help="One table per input under OUTDIR/per_input/ instead of one merged table.",
+    ),
+    click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Recompute everything (default: resume, skipping inputs already done in OUTDIR).",
+    ),
+    click.option(
+        "--on-error",
+        type=click.Choice(ON_ERROR),
+        default="skip",
+        show_default=True,
+        help="skip: record a bad input in OUTDIR/errors.tsv and go on; fail: stop at the first one.",
+    ),
+    click.option("--allow-partial", is_flag=True, help="Exit 0 even when some inputs failed."),
+    click.option(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="Process only shard I of N (0-based) of the sorted inputs; join shards with 'protsteer merge'.",
+    ),
+)
+
+runtime_options = _stack(
+    click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        metavar="auto|cpu|cuda[:N]",
+        help="Where the network runs; auto = the first CUDA device when present, else CPU.",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Residues per network batch (default: 64 on CPU, 512 on CUDA; halved automatically on "
+        "out-of-memory). Every batch has this size (the last one is padded), so results do not depend on "
+        "which residues share a batch.",
+    ),
+    click.option(
+        "--workers",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Processes that read structures in parallel (default: CPU cores - 1, at most 8; "
+        "0 = read in the main process).",
+    ),
+    click.option(
+        "--precision",
+        type=click.Choice(["fp32", "bf16", "fp16"]),
+        default="fp32",
+        show_default=True,
+        help="Network arithmetic on CUDA (bf16/fp16 autocast is faster; CPU always uses fp32).",
+    ),
+)
+
+logging_options = _stack(
+    click.option("-q", "--quiet", is_flag=True, help="No progress bar; errors only."),
+    click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        help="-v: info messages (device, resume, skipped residues); -vv: debug.",
+    ),
+    click.option(
+        "--log-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Also write the log (always at info level or more verbose) to this file.",
+    ),
+)
+
+
+class _TqdmHandler(logging.StreamHandler):
+    """Writes log lines through ``tqdm.write`` so they do not break a progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # logging must never raise
+            self.handleError(record)
+
+
+def setup_logging(quiet: bool, verbose: int, log_file: Path | None) -> None:
+    """Send protsteer's log records to stderr (warnings; -v info; -vv debug; -q errors) and optionally to a
+    file (info, or debug with -vv)."""
+    by_verbosity = {0: logging.WARNING, 1: logging.INFO}
+    console_level = logging.ERROR if quiet else by_verbosity.get(verbose, logging.DEBUG)
+    root = logging.getLogger("protsteer")
+    root.handlers.clear()
+    console = _TqdmHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("protsteer: %(message)s"))
+    console.setLevel(console_level)
+    root.addHandler(console)
+    levels = [console_level]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        root.addHandler(handler)
+        levels.append(handler.level)
+    root.setLevel(min(levels))
+
+
+def request_from_options(ctx: click.Context, options: dict[str, Any], out: Path | None = None):
+    """A :class:`~protsteer.tasks.propensity.runner.BatchRequest` from the shared options (and sets up
+    logging). ``out``: a table path (suffix .tsv/.csv/.jsonl/.parquet: the merged table goes there, work
+    files to ``OUT.work/``) or a directory; default ``options["outdir"]``."""
+    from protsteer.io.batch import OutputOptions
+    from protsteer.io.inputs import parse_shard
+    from protsteer.io.tables import format_from_path
+    from protsteer.tasks.propensity.runner import BatchRequest
+
+    setup_logging(options["quiet"], options["verbose"], options["log_file"])
+    fmt, target = options["fmt"], None
+    outdir = options.get("outdir") or out
+    if out is not None and out.suffix.lower() in TABLE_SUFFIXES:
+        target, outdir = out, out.with_name(out.name + ".work")
+        implied = format_from_path(out)
+        if ctx.get_parameter_source("fmt") == click.core.ParameterSource.COMMANDLINE and fmt != implied:
+            raise click.UsageError(f"--format {fmt} contradicts the suffix of {out}")
+        fmt = implied
+        if options["per_input"]:
+            raise click.UsageError("--per-input needs an output directory, not a table path")
+    return BatchRequest(
+        inputs=options["inputs"],
+        outdir=outdir,
+        weights=options["weights"],
+        device=options["device"],
+        batch_size=options["batch_size"],
+        workers=options["workers"],
+        precision=options["precision"],
+        output=OutputOptions(
+            fmt=fmt, columns=split_columns(options["columns"]), per_input=options["per_input"], target=target
+        ),
+        include=options["include"],
+        exclude=options["exclude"],
+        shard=parse_shard(options["shard"]) if options["shard"] else None,
+        overwrite=options["overwrite"],
+        on_error=options["on_error"],
+        progress=not options["quiet"],
+        arguments=dict(ctx.params),
+    )
+
+
+def finish_batch(summary, location: Path, allow_partial: bool) -> None:
+    """Print the summary line; exit with :data:`EXIT_PARTIAL` when inputs failed (unless allowed)."""
+    click.echo(f"protsteer: {summary.line()} -> {location}", err=True)
+    if summary.failed:
+        click.echo(f"protsteer: {summary.failed} input(s) failed: see errors.tsv in {location}", err=True)
+        if not allow_partial:
+            raise SystemExit(EXIT_PARTIAL)

@@ -1,0 +1,108 @@
+"""``protsteer predict``: per-residue amino-acid propensities for many structures (resumable batch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from protsteer.cli.batch_options import (
+    finish_batch,
+    input_options,
+    logging_options,
+    output_options,
+    request_from_options,
+    runtime_options,
+)
+from protsteer.tasks.propensity.tables import STRUCTURE_SCORES
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@input_options
+@click.option(
+    "-o",
+    "--out",
+    "outdir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory: residues.tsv, run.json, errors.tsv (+ parts/ and manifest.jsonl for resuming).",
+)
+@click.option(
+    "--weights",
+    default="propensity-v1",
+    show_default=True,
+    metavar="NAME|PATH",
+    help="Shipped weights name or a .pt file (sha256-verified).",
+)
+@click.option(
+    "--tasks",
+    default="propensity",
+    show_default=True,
+    metavar="propensity[,cath]",
+    help="What to predict; cath adds a per-domain CATH architecture table.",
+)
+@click.option(
+    "--domains",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Domain boundaries for --tasks cath (passed to the CATH predictor).",
+)
+@click.option("--cath-weights", default=None, metavar="NAME|PATH", help="Weights for --tasks cath.")
+@click.option(
+    "--write-structure",
+    is_flag=True,
+    help="Also write OUTDIR/structures/<id>.cif with a per-residue score as B-factor.",
+)
+@click.option(
+    "--structure-score",
+    type=click.Choice(STRUCTURE_SCORES),
+    default="logp_native",
+    show_default=True,
+    help="The score --write-structure puts in the B-factor column.",
+)
+@output_options
+@runtime_options
+@logging_options
+@click.pass_context
+def predict(
+    ctx: click.Context,
+    tasks: str,
+    domains: Path | None,
+    cath_weights: str | None,
+    write_structure: bool,
+    structure_score: str,
+    **options,
+) -> None:
+    """Amino-acid propensities of every residue of every INPUT.
+
+    \b
+    INPUT: structure files (PDB/mmCIF, .gz ok), directories (searched recursively), @list.txt (one path
+    per line), or - (paths on standard input).
+
+    \b
+    Output (OUTDIR/residues.tsv, one row per residue): structure_id file model chain resseq icode
+    seq_index resname native_aa flag p_A..p_Y pred_aa p_pred p_native logp_native rank_native entropy
+    (natural logs; entropy in nats; rank_native 1 = the native is the most probable amino acid).
+
+    \b
+    Rerunning the same command resumes: inputs already done are skipped. Bad inputs are listed in
+    OUTDIR/errors.tsv; the exit code is 3 when any input failed (0 with --allow-partial).
+
+    \b
+    Examples:
+      protsteer predict 1abc.cif.gz -o out/
+      protsteer predict structures/ --include '*.pdb.gz' -o out/ --device cuda --batch-size 1024
+      protsteer predict @list.txt -o out/ --shard 0/4      # then: protsteer merge out*/ -o all/
+    """
+    from protsteer.tasks.propensity.predict import parse_tasks, run_predict
+
+    request = request_from_options(ctx, options)
+    summary = run_predict(
+        request,
+        tasks=parse_tasks(tasks),
+        domains=domains,
+        cath_weights=cath_weights,
+        write_structure=write_structure,
+        structure_score=structure_score,
+    )
+    finish_batch(summary, request.outdir, options["allow_partial"])

@@ -1,0 +1,125 @@
+"""Equivariant resampling: anti-aliased downsampling, average pooling, global pooling to invariants.
+
+All spatial filters here are isotropic and applied to every channel alike, so they commute with the fiber
+rotations; their strided outputs are centred on the grid (:mod:`protsteer.nn.grid`), so on odd grids they
+commute exactly with the 24 rotations of the cube.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from protsteer.nn.field_type import FieldType
+from protsteer.nn.grid import centred_padding
+from protsteer.nn.nonlinearities import field_norms
+
+
+def gaussian_taps(sigma: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalised 1D Gaussian filter ``[2 ceil(2 sigma) + 1]`` with standard deviation ``sigma`` (voxels)."""
+    radius = max(1, math.ceil(2.0 * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return (taps / taps.sum()).to(dtype)
+
+
+class LowPassDownsample3d(nn.Module):
+    """Gaussian low-pass filter then subsampling by ``stride`` (the anti-aliasing of the paper).
+
+    ``[B, C, X, Y, Z]`` -> ``[B, C, X', Y', Z']`` with centred output grids (odd ``X`` -> ``X'`` odd when
+    possible: 21 -> 11 -> 5 -> 3 for stride 2). The 3D Gaussian is applied as three 1D passes.
+
+    Args:
+        field_type: type of input and output (only its ``dim`` matters: the filter acts per channel).
+        stride: subsampling factor.
+        sigma: filter width in input voxels; default ``0.5 * sqrt(stride^2 - 1)`` (takes a voxel of width 1,
+            seen as a Gaussian of std 0.5, to one of width ``stride``).
+    """
+
+    def __init__(self, field_type: FieldType, stride: int = 2, sigma: float | None = None) -> None:
+        super().__init__()
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        self.in_type = self.out_type = field_type
+        self.stride = int(stride)
+        self.sigma = 0.5 * math.sqrt(stride * stride - 1) if sigma is None else float(sigma)
+        taps = gaussian_taps(self.sigma) if self.sigma > 0 else torch.ones(1)
+        self.register_buffer("taps", taps, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, X, Y, Z]`` -> ``[B, C, X', Y', Z']``."""
+        batch, channels = x.shape[:2]
+        k = self.taps.shape[0]
+        out = x.reshape(batch * channels, 1, *x.shape[2:])
+        out, padding = centred_padding(out, k, self.stride)
+        taps = self.taps.to(out.dtype)
+        for axis in range(3):
+            shape = [1, 1, 1, 1, 1]
+            shape[2 + axis] = k
+            stride, pad = [1, 1, 1], [0, 0, 0]
+            stride[axis], pad[axis] = self.stride, padding[axis]
+            out = F.conv3d(out, taps.view(shape), stride=stride, padding=pad)
+        return out.reshape(batch, channels, *out.shape[2:])
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, sigma={self.sigma:.3f}"
+
+
+class SteerableAvgPool3d(nn.Module):
+    """Average pooling per channel with a centred grid: ``[B, C, X, Y, Z]`` -> ``[B, C, X', Y', Z']``.
+
+    Args:
+        field_type: type of input and output.
+        kernel_size: odd window width in voxels.
+        stride: subsampling factor.
+    """
+
+    def __init__(self, field_type: FieldType, kernel_size: int = 3, stride: int = 2) -> None:
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (a centred window), got {kernel_size}")
+        self.in_type = self.out_type = field_type
+        self.kernel_size, self.stride = int(kernel_size), int(stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, X, Y, Z]`` -> ``[B, C, X', Y', Z']``."""
+        x, padding = centred_padding(x, self.kernel_size, self.stride)
+        return F.avg_pool3d(x, self.kernel_size, self.stride, padding, count_include_pad=True)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class GlobalInvariantPool(nn.Module):
+    """Global average pooling to rotation invariants: ``[B, dim, X, Y, Z]`` -> ``[B, out_type.dim]``.
+
+    Scalars are averaged over space; with ``norms=True`` each field of order l > 0 contributes the spatial
+    mean of its pointwise norm (computed in at least float32). Output order: scalars, then one norm per
+    l > 0 field.
+
+    Args:
+        field_type: type of the input.
+        norms: include the norms of the l > 0 fields (otherwise only the scalars are kept).
+    """
+
+    def __init__(self, field_type: FieldType, norms: bool = True) -> None:
+        super().__init__()
+        self.in_type = field_type
+        self.norms = norms
+        n_out = field_type.n_fields if norms else field_type.n_scalars
+        self.out_type = FieldType([n_out])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, dim, X, Y, Z]`` -> ``[B, out_type.dim]`` in the dtype of ``x``."""
+        blocks = self.in_type.split(x)
+        compute_dtype = torch.promote_types(x.dtype, torch.float32)
+        parts = [blocks[0].flatten(1, 2).to(compute_dtype).mean(dim=(2, 3, 4))] if 0 in blocks else []
+        if self.norms:
+            parts += [field_norms(block).mean(dim=(2, 3, 4)) for l, block in blocks.items() if l > 0]
+        return torch.cat(parts, dim=1).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_type} -> {self.out_type}, norms={self.norms}"

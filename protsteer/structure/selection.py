@@ -1,0 +1,112 @@
+"""Residue addresses and selections in author numbering: ``A:10``, ``A:10A``, ``A:10-20``, ``A:1-9,B:5-7``.
+
+Grammar (whitespace around items ignored)::
+
+    selection := item ("," item)*
+    item      := CHAIN ":" address [ "-" address ]       (CHAIN: any characters except ':' and ',')
+    address   := ["-"] DIGITS [ICODE]                     (ICODE: one letter; negative numbers allowed)
+
+A range ``A:S-E`` selects, within chain A, every residue from S to E inclusive. When both ends are present in
+the chain, it is the run of residue-table rows between them in file order (so ``H:100-101`` includes
+``100A``, ``100B`` and works whatever the order of insertion codes); otherwise residues are compared by
+``(resseq, icode)`` with the blank insertion code first (a CATH segment may start at a residue that is not
+observed).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from protsteer.errors import ProtsteerError
+from protsteer.structure.parsed import ResidueTable
+
+_ITEM = re.compile(
+    r"^(?P<chain>[^:,]+):(?P<start>-?\d+)(?P<si>[A-Za-z]?)(?:-(?P<end>-?\d+)(?P<ei>[A-Za-z]?))?$"
+)
+
+
+@dataclass(frozen=True)
+class ResidueRange:
+    """Residues ``chain:start .. chain:end`` (inclusive; a single residue when start == end)."""
+
+    chain: str
+    start: int
+    start_icode: str
+    end: int
+    end_icode: str
+
+    def __str__(self) -> str:
+        first = f"{self.chain}:{self.start}{self.start_icode}"
+        if (self.start, self.start_icode) == (self.end, self.end_icode):
+            return first
+        return f"{first}-{self.end}{self.end_icode}"
+
+
+def parse_residue_selection(text: str) -> list[ResidueRange]:
+    """Parse a selection string into ranges (see the module docstring); ProtsteerError if malformed."""
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise ProtsteerError(f"empty residue selection item in {text!r}")
+    ranges = []
+    for item in items:
+        match = _ITEM.match(item)
+        if match is None:
+            raise ProtsteerError(
+                f"invalid residue address {item!r} (expected CHAIN:RESSEQ[ICODE] or CHAIN:START-END)"
+            )
+        start, start_icode = int(match["start"]), match["si"]
+        end, end_icode = (start, start_icode) if match["end"] is None else (int(match["end"]), match["ei"])
+        if (end, end_icode) < (start, start_icode):
+            raise ProtsteerError(f"residue range {item!r} ends before it starts")
+        ranges.append(ResidueRange(match["chain"].strip(), start, start_icode, end, end_icode))
+    return ranges
+
+
+def select_residues(
+    residues: ResidueTable,
+    selection: str | list[ResidueRange],
+    model: int | None = None,
+    strict: bool = True,
+) -> np.ndarray:
+    """[R] bool mask of the residue-table rows in ``selection``.
+
+    Args:
+        residues: the table to select from.
+        selection: a selection string or parsed ranges.
+        model: restrict to this model number (default: every model in the table).
+        strict: raise ProtsteerError when an item matches no residue (typo, wrong chain); False ignores it.
+    """
+    ranges = parse_residue_selection(selection) if isinstance(selection, str) else selection
+    mask = np.zeros(len(residues), dtype=bool)
+    in_model = np.ones(len(residues), dtype=bool) if model is None else residues.model == model
+    for item in ranges:
+        chain_rows = np.flatnonzero(in_model & (residues.chain == item.chain))
+        hit = _range_rows(residues, chain_rows, item)
+        if strict and not hit.any():
+            where = "" if model is None else f" in model {model}"
+            raise ProtsteerError(f"residue selection {item} matches no residue{where}")
+        mask[chain_rows[hit]] = True
+    return mask
+
+
+def _range_rows(residues: ResidueTable, rows: np.ndarray, item: ResidueRange) -> np.ndarray:
+    """Boolean mask over ``rows`` (one chain of one or more models) for one range."""
+    resseq = residues.resseq[rows]
+    icode = residues.icode[rows]
+    hit = np.zeros(len(rows), dtype=bool)
+    models = residues.model[rows]
+    for model in np.unique(models):
+        local = np.flatnonzero(models == model)
+        starts = local[(resseq[local] == item.start) & (icode[local] == item.start_icode)]
+        ends = local[(resseq[local] == item.end) & (icode[local] == item.end_icode)]
+        if len(starts) and len(ends) and starts[0] <= ends[-1]:
+            hit[starts[0] : ends[-1] + 1] = True
+            continue
+        number, letter = resseq[local], icode[local]
+        after_start = (number > item.start) | ((number == item.start) & (letter >= item.start_icode))
+        before_end = (number < item.end) | ((number == item.end) & (letter <= item.end_icode))
+        hit[local[after_start & before_end]] = True
+    return hit

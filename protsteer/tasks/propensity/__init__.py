@@ -1,0 +1,1 @@
+"""Amino-acid propensity task: data (splits, cache, samples), training task, evaluation."""

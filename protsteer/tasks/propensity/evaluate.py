@@ -1,0 +1,194 @@
+"""Evaluate propensity weights on a data split: accuracy per residue and per family, per amino acid,
+confusion, and rotational robustness (top-1 agreement between unrotated and randomly rotated environments).
+
+Residues of the split are subsampled evenly over families
+(:func:`~protsteer.tasks.propensity.data.spread_subset`) when ``max_residues`` is smaller than the split;
+the sample size is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from protsteer.errors import ProtsteerError
+from protsteer.io.atomic import atomic_write_text
+from protsteer.io.tables import Column, write_table
+from protsteer.io.weights import LoadedWeights
+from protsteer.structure.policy import ReadPolicy
+from protsteer.structure.residues import AMINO_ACIDS
+from protsteer.tasks.propensity.data import EnvironmentDataset, collate_environments, spread_subset
+from protsteer.tasks.propensity.metrics import (
+    confusion_matrix,
+    family_macro,
+    per_class_rows,
+    per_residue_correct,
+)
+from protsteer.tasks.propensity.task import PropensityData, environment_grids, load_split
+from protsteer.tasks.training import collect_outputs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    """Results of :func:`evaluate_propensity`.
+
+    Attributes:
+        summary: JSON-serialisable overall numbers (per residue, family macro, rotation agreement, sizes).
+        per_family: one row per family (family, n, top1, top3, log_loss).
+        per_aa: one row per amino acid (aa, n, correct, accuracy, predicted, precision).
+        confusion: [20, 20] int64 counts, rows = native, columns = predicted.
+    """
+
+    summary: dict
+    per_family: list[dict]
+    per_aa: list[dict]
+    confusion: np.ndarray
+
+
+def evaluate_propensity(
+    weights: LoadedWeights,
+    data_dir: Path,
+    split: str,
+    cache_dir: Path,
+    *,
+    max_residues: int | None = 10_000,
+    rotations: bool = True,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    subset_seed: int = 20240531,
+    cache_workers: int = 2,
+) -> Evaluation:
+    """Evaluate ``weights`` (a loaded propensity model) on ``split`` of ``data_dir``.
+
+    Args:
+        max_residues: evaluate at most this many residues, spread over families (None: all).
+        rotations: also evaluate each environment under one Haar-random rotation (seeded by ``seed``) and
+            report the top-1 agreement with the unrotated prediction and the rotated accuracy.
+    """
+    if weights.task != "propensity" or list(weights.labels) != list(AMINO_ACIDS):
+        raise ProtsteerError(f"not propensity weights (task {weights.task!r})", weights.path)
+    device = torch.device(device)
+    data = PropensityData(
+        data_dir=Path(data_dir),
+        cache_dir=Path(cache_dir),
+        spec=weights.voxel_spec,
+        policy=ReadPolicy.from_dict(weights.read_policy),
+        cache_workers=cache_workers,
+    )
+    store, samples = load_split(data, split)
+    n_split = len(samples)
+    if max_residues is not None:
+        samples = spread_subset(samples, max_residues, subset_seed)
+    dataset = EnvironmentDataset(store, samples, weights.voxel_spec)
+    model = weights.model.to(device)
+
+    def run(generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        return collect_outputs(
+            model,
+            dataset,
+            collate_environments,
+            lambda batch, dev: environment_grids(batch, weights.voxel_spec, dev, generator),
+            device,
+            batch_size=batch_size,
+        )
+
+    logits, targets = run(None)
+    per_residue = per_residue_correct(logits, targets)
+    predicted = logits.argmax(dim=1).numpy()
+    summary: dict = {
+        "weights": weights.name,
+        "sha256": weights.sha256,
+        "split": split,
+        "data_dir": str(data_dir),
+        "split_residues": n_split,
+        "evaluated_residues": len(samples),
+        "families": int(len(np.unique(samples.family))),
+        "per_residue": {key: float(np.mean(value)) for key, value in per_residue.items()},
+        "family_macro": family_macro(per_residue, samples.family),
+    }
+    for scope in ("per_residue", "family_macro"):
+        summary[scope]["log_loss"] = summary[scope].pop("nll")
+    if rotations:
+        rotated_logits, _ = run(torch.Generator().manual_seed(seed))
+        rotated = per_residue_correct(rotated_logits, targets)
+        agree = rotated_logits.argmax(dim=1).numpy() == predicted
+        summary["rotation"] = {
+            "top1_agreement": float(agree.mean()),
+            "top1_agreement_family_macro": family_macro({"a": agree}, samples.family)["a"],
+            "rotated_top1": float(rotated["top1"].mean()),
+            "max_abs_logprob_difference": float(
+                (torch.log_softmax(rotated_logits, 1) - torch.log_softmax(logits, 1)).abs().max()
+            ),
+        }
+    confusion = confusion_matrix(predicted, targets.numpy())
+    return Evaluation(summary, _family_rows(per_residue, samples), per_class_rows(confusion), confusion)
+
+
+def _family_rows(per_residue: dict[str, np.ndarray], samples) -> list[dict]:
+    rows = []
+    for index in np.unique(samples.family):
+        mask = samples.family == index
+        rows.append(
+            {
+                "family": samples.family_names[index],
+                "n": int(mask.sum()),
+                **{
+                    key if key != "nll" else "log_loss": float(value[mask].mean())
+                    for key, value in per_residue.items()
+                },
+            }
+        )
+    return rows
+
+
+def write_evaluation(evaluation: Evaluation, out_dir: Path) -> list[Path]:
+    """Write ``summary.json``, ``metrics.tsv``, ``per_family.tsv``, ``per_aa.tsv``, ``confusion.tsv``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = evaluation.summary
+    paths = [
+        out_dir / name
+        for name in ("summary.json", "metrics.tsv", "per_family.tsv", "per_aa.tsv", "confusion.tsv")
+    ]
+    atomic_write_text(paths[0], json.dumps(summary, indent=2) + "\n")
+    metric_columns = [
+        Column("scope"),
+        Column("n", "int"),
+        Column("top1", "float"),
+        Column("top3", "float"),
+        Column("log_loss", "float"),
+    ]
+    write_table(
+        paths[1],
+        metric_columns,
+        [
+            {"scope": "per_residue", "n": summary["evaluated_residues"], **summary["per_residue"]},
+            {"scope": "family_macro", "n": summary["families"], **summary["family_macro"]},
+        ],
+    )
+    write_table(paths[2], [Column("family")] + metric_columns[1:], evaluation.per_family)
+    write_table(
+        paths[3],
+        [
+            Column("aa"),
+            Column("n", "int"),
+            Column("correct", "int"),
+            Column("accuracy", "float"),
+            Column("predicted", "int"),
+            Column("precision", "float"),
+        ],
+        evaluation.per_aa,
+    )
+    write_table(
+        paths[4],
+        [Column("native")] + [Column(aa, "int") for aa in AMINO_ACIDS],
+        [[aa, *row.tolist()] for aa, row in zip(AMINO_ACIDS, evaluation.confusion, strict=True)],
+    )
+    return paths

@@ -1,0 +1,208 @@
+"""Resume: a run interrupted anywhere (between inputs, between batches, inside a write, by kill -9) and then
+rerun gives tables identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from predict_helpers import run_cli, tiny_weights, write_valid_structures
+
+from protsteer.io import tables as tables_module
+from protsteer.io.batch import BatchRun
+from protsteer.tasks.propensity.inference import BatchedPredictor
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    weights = tiny_weights(root / "tiny.pt")
+    inputs = root / "in"
+    write_valid_structures(inputs)
+    reference = root / "reference"
+    assert (
+        run_cli(
+            "predict",
+            inputs,
+            "-o",
+            reference,
+            "--weights",
+            weights,
+            "--workers",
+            "0",
+            "--batch-size",
+            "16",
+            "-q",
+        )
+        == 0
+    )
+    return weights, inputs, (reference / "residues.tsv").read_bytes()
+
+
+def _predict(inputs, out, weights, *extra):
+    return run_cli(
+        "predict",
+        inputs,
+        "-o",
+        out,
+        "--weights",
+        weights,
+        "--workers",
+        "0",
+        "--batch-size",
+        "16",
+        "-q",
+        *extra,
+    )
+
+
+def _interrupt_on_call(monkeypatch, owner, name, call_number):
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call_number:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+
+
+def test_interrupted_between_inputs(setup, tmp_path, monkeypatch):
+    weights, inputs, reference = setup
+    out = tmp_path / "out"
+    _interrupt_on_call(monkeypatch, BatchRun, "complete", 2)
+    assert _predict(inputs, out, weights) == 130
+    assert not (out / "residues.tsv").exists()
+    monkeypatch.undo()
+    assert _predict(inputs, out, weights) == 0
+    assert (out / "residues.tsv").read_bytes() == reference
+    assert json.loads((out / "run.json").read_text())["summary"]["resumed"] == 1
+
+
+def test_interrupted_between_batches(setup, tmp_path, monkeypatch):
+    weights, inputs, reference = setup
+    out = tmp_path / "out"
+    _interrupt_on_call(monkeypatch, BatchedPredictor, "_forward_padded", 4)
+    assert _predict(inputs, out, weights) == 130
+    monkeypatch.undo()
+    assert _predict(inputs, out, weights) == 0
+    assert (out / "residues.tsv").read_bytes() == reference
+
+
+def test_interrupted_inside_a_part_write(setup, tmp_path, monkeypatch):
+    weights, inputs, reference = setup
+    out = tmp_path / "out"
+    _interrupt_on_call(monkeypatch, tables_module.TableWriter, "write_row", 40)
+    assert _predict(inputs, out, weights) == 130
+    assert not list((out / "parts").glob(".*tmp-*"))
+    manifest_lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert len(manifest_lines) == 2  # settings + the first input (28 rows); the second was cut
+    monkeypatch.undo()
+    assert _predict(inputs, out, weights) == 0
+    assert (out / "residues.tsv").read_bytes() == reference
+
+
+def test_interrupted_inside_the_final_table(setup, tmp_path, monkeypatch):
+    weights, inputs, reference = setup
+    out = tmp_path / "out"
+    assert _predict(inputs, out, weights) == 0
+    _interrupt_on_call(monkeypatch, tables_module.TableWriter, "write_row", 100)
+    assert _predict(inputs, out, weights, "--overwrite") == 130
+    assert not (out / "residues.tsv").exists()  # --overwrite removed it; no truncated table appeared
+    monkeypatch.undo()
+    assert _predict(inputs, out, weights) == 0
+    assert (out / "residues.tsv").read_bytes() == reference
+
+
+def test_leftovers_of_kill_9_are_repaired(setup, tmp_path):
+    """What kill -9 can leave: temporary files and a torn manifest line."""
+    weights, inputs, reference = setup
+    out = tmp_path / "out"
+    assert _predict(inputs / "head.pdb", out, weights) == 0
+    (out / "parts" / ".tail.residues.tsv.tmp-x1").write_text("structure_id\tfile\nhalf")
+    (out / ".residues.tsv.tmp-y2").write_text("partial")
+    with open(out / "manifest.jsonl", "a") as handle:
+        handle.write('{"structure_id": "tail", "file": "')
+    assert _predict(inputs, out, weights) == 0
+    assert (out / "residues.tsv").read_bytes() == reference
+    assert not list(out.rglob(".*tmp-*"))
+    assert all(json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines())
+
+
+def test_real_kill_9_then_resume(setup, tmp_path):
+    weights, inputs, _ = setup
+    many = tmp_path / "many"
+    many.mkdir()
+    for copy in range(4):
+        for path in sorted(inputs.iterdir()):
+            shutil.copy(path, many / f"c{copy}_{path.name}")
+    reference = tmp_path / "reference"
+    assert _predict(many, reference, weights) == 0
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-c",
+        "from protsteer.cli import main; main()",
+        "predict",
+        str(many),
+        "-o",
+        str(out),
+        "--weights",
+        str(weights),
+        "--workers",
+        "0",
+        "--batch-size",
+        "16",
+        "-q",
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if manifest.exists() and len(manifest.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert _predict(many, out, weights) == 0
+    assert (out / "residues.tsv").read_bytes() == (reference / "residues.tsv").read_bytes()
+
+
+def test_other_settings_are_refused_unless_overwrite(setup, tmp_path, capsys):
+    weights, inputs, reference = setup
+    out = tmp_path / "out"
+    other = tiny_weights(tmp_path / "other.pt", seed=1)
+    assert _predict(inputs, out, weights) == 0
+    assert _predict(inputs, out, other) == 1
+    assert "other settings" in capsys.readouterr().err
+    assert _predict(inputs, out, other, "--overwrite") == 0
+    assert (out / "residues.tsv").read_bytes() != reference
+
+
+def test_changed_input_is_recomputed(setup, tmp_path):
+    weights, inputs, _ = setup
+    local = tmp_path / "in"
+    shutil.copytree(inputs, local)
+    out = tmp_path / "out"
+    assert _predict(local, out, weights) == 0
+    head = local / "head.pdb"
+    lines = head.read_text().splitlines()
+    head.write_text("\n".join(line for line in lines if " 803 " not in line[17:27]) + "\n")
+    assert _predict(local, out, weights) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["summary"]["resumed"] == 2 and record["summary"]["computed"] == 1
+    heads = [line for line in (out / "residues.tsv").read_text().splitlines() if line.startswith("head\t")]
+    assert len(heads) == 27

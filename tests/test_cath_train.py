@@ -1,0 +1,68 @@
+"""A tiny CATH training run through the shared loop, export and evaluation, on a synthetic paper npz."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from test_cath_data import write_paper_npz  # tests/ is on sys.path (pytest prepend mode)
+
+from protsteer.cli import cli
+
+
+def _synthetic_npz(path, per_split: int = 2) -> None:
+    """Two shape classes: compact helices (1.10) and extended strands (2.60), in all ten splits."""
+    rng = np.random.default_rng(0)
+    proteins, labels, sizes = [], [], []
+    for _ in range(10):
+        for k in range(per_split):
+            n = 40 + 5 * k
+            t = np.arange(n)
+            helix = np.stack([2.3 * np.cos(t * 1.75), 2.3 * np.sin(t * 1.75), 1.5 * t - 0.75 * n], axis=1)
+            strand = np.stack([3.3 * t - 1.65 * n, 0.8 * (t % 2), np.zeros(n)], axis=1)
+            for shape, label in ((helix, (1, 10)), (strand, (2, 60))):
+                proteins.append(shape + rng.normal(scale=0.3, size=shape.shape))
+                labels.append(label)
+        sizes.append(2 * per_split)
+    write_paper_npz(path, proteins, labels, sizes)
+
+
+def test_train_export_evaluate_on_paper_npz(tmp_path):
+    npz = tmp_path / "cath_synthetic.npz"
+    _synthetic_npz(npz)
+    run = tmp_path / "run"
+    network = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
+    common = ["--data", str(npz), "--grid-size", "11", "--voxel-size", "4", "--sigma", "2",
+              "--min-train-domains", "1", "--threads", "1", "--network-options", network,
+              "--batch-size", "4", "--warmup-steps", "1", "--log-every", "1"]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--max-steps", "4", *common],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "best val balanced_accuracy" in result.output
+    assert (run / "best.pt").is_file()
+    header = (run / "metrics.tsv").read_text().splitlines()[0].split("\t")
+    assert {"balanced_accuracy", "accuracy", "class_accuracy", "loss"} <= set(header)
+
+    weights = tmp_path / "cath-test.pt"
+    result = runner.invoke(cli, ["train", "export", str(run), "-o", str(weights)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    from protsteer.io.weights import load_weights
+
+    loaded = load_weights(weights)
+    assert loaded.task == "cath" and loaded.labels == ["1.10", "2.60"]
+    assert loaded.voxel_spec.grid_size == 11 and loaded.voxel_spec.channels == ("CA",)
+
+    out = tmp_path / "eval"
+    result = runner.invoke(cli, ["evaluate", "cath", "--weights", str(weights), "--data", str(npz),
+                                 "--out", str(out), "--bootstrap", "50"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = (out / "summary.tsv").read_text().splitlines()
+    assert summary[0].startswith("model\tn_domains\tn_rows\taccuracy\taccuracy_ci_low")
+    rows = {line.split("\t")[0]: line.split("\t") for line in summary[1:]}
+    assert set(rows) == {"cath-test", "majority_class"}
+    assert rows["majority_class"][1] == "8"  # splits 8-9: 2 x 4 proteins
+    assert float(rows["majority_class"][3]) == pytest.approx(0.5)  # balanced test set
+    confusion = (out / "confusion_cath-test.tsv").read_text().splitlines()
+    assert confusion[0] == "true\tpred_1.10\tpred_2.60" and len(confusion) == 3
+    assert sum(int(v) for line in confusion[1:] for v in line.split("\t")[1:]) == 8

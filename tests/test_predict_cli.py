@@ -1,0 +1,248 @@
+"""``protsteer predict``: table schema and semantics, errors, run.json, --write-structure, the CATH hook."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+
+import gemmi
+import numpy as np
+import pytest
+import torch
+from predict_helpers import run_cli, tiny_weights, write_corrupt_structures, write_valid_structures
+
+from protsteer.io.tables import Column, iter_rows
+from protsteer.structure import AMINO_ACIDS
+from protsteer.tasks.propensity.tables import RESIDUE_COLUMNS
+
+ISSUE_COLUMNS = (
+    "structure_id file model chain resseq icode seq_index resname native_aa flag "
+    + " ".join(f"p_{aa}" for aa in AMINO_ACIDS)
+    + " pred_aa p_pred p_native logp_native rank_native entropy"
+).split()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return tiny_weights(tmp_path_factory.mktemp("weights") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def valid_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("valid")
+    write_valid_structures(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def predicted(tmp_path_factory, valid_dir, weights):
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert run_cli("predict", valid_dir, "-o", out, "--weights", weights, "--workers", "0", "-q") == 0
+    return out
+
+
+def test_header_is_exactly_the_documented_column_order(predicted):
+    header = (predicted / "residues.tsv").read_text().splitlines()[0].split("\t")
+    assert header == ISSUE_COLUMNS
+    assert [c.name for c in RESIDUE_COLUMNS] == ISSUE_COLUMNS
+
+
+def test_probabilities_and_summaries_are_consistent(predicted):
+    rows = list(iter_rows(predicted / "residues.tsv", RESIDUE_COLUMNS))
+    assert len(rows) == 89 + 28 + 31
+    for row in rows:
+        p = np.array([row[f"p_{aa}"] for aa in AMINO_ACIDS])
+        assert abs(p.sum() - 1) < 1e-4
+        assert row["pred_aa"] == AMINO_ACIDS[int(p.argmax())]
+        assert row["p_pred"] == pytest.approx(p.max(), rel=1e-5)
+        assert row["entropy"] == pytest.approx(-(p * np.log(p)).sum(), rel=1e-4)
+        if row["native_aa"] == "X":
+            assert row["p_native"] is None and row["rank_native"] is None
+            continue
+        p_native = p[AMINO_ACIDS.index(row["native_aa"])]
+        assert row["p_native"] == pytest.approx(p_native, rel=1e-5)
+        assert row["logp_native"] == pytest.approx(math.log(p_native), abs=1e-5)
+        assert row["rank_native"] == 1 + int((p > p_native * (1 + 1e-5)).sum())
+    first = rows[0]
+    assert (first["structure_id"], first["chain"], first["icode"], first["seq_index"]) == ("head", "A", "", 0)
+
+
+def test_rows_follow_sorted_inputs_and_file_order(predicted):
+    rows = list(iter_rows(predicted / "residues.tsv", RESIDUE_COLUMNS))
+    ids = [row["structure_id"] for row in rows]
+    assert list(dict.fromkeys(ids)) == ["head", "tail", "tenascin"]
+    tenascin = [row["seq_index"] for row in rows if row["structure_id"] == "tenascin"]
+    assert tenascin == list(range(89))
+
+
+def test_run_json_records_weights_inputs_and_device(predicted, weights):
+    record = json.loads((predicted / "run.json").read_text())
+    assert record["status"] == "complete" and record["command"] == "predict"
+    assert record["weights"]["sha256"] == weights.with_name("tiny.pt.sha256").read_text().split()[0]
+    assert record["device"] == "cpu" and record["version"]
+    assert {"torch", "numpy", "gemmi", "python"} <= set(record["libraries"])
+    assert sorted(i["structure_id"] for i in record["inputs"]) == ["head", "tail", "tenascin"]
+    assert all(len(i["sha256"]) == 64 for i in record["inputs"])
+    assert record["summary"]["failed"] == 0
+
+
+def test_corrupt_files_are_listed_and_set_the_exit_code(tmp_path, valid_dir, weights, capsys):
+    inputs = tmp_path / "mixed"
+    write_valid_structures(inputs)
+    bad = write_corrupt_structures(inputs)
+    assert run_cli("predict", inputs, "-o", tmp_path / "out", "--weights", weights, "--workers", "1") == 3
+    errors = list(iter_rows(tmp_path / "out" / "errors.tsv"))
+    assert sorted(e["file"] for e in errors) == sorted(str(p) for p in bad)
+    assert all(e["stage"] == "read" and e["error_type"] and e["message"] for e in errors)
+    rows = list(iter_rows(tmp_path / "out" / "residues.tsv"))
+    assert {r["structure_id"] for r in rows} == {"head", "tail", "tenascin"}
+    assert "3 failed" in capsys.readouterr().err
+    assert (
+        run_cli(
+            "predict",
+            inputs,
+            "-o",
+            tmp_path / "out",
+            "--weights",
+            weights,
+            "--workers",
+            "0",
+            "--allow-partial",
+            "-q",
+        )
+        == 0
+    )
+
+
+def test_on_error_fail_stops_with_one_line(tmp_path, weights, capsys):
+    write_corrupt_structures(tmp_path / "bad")
+    code = run_cli(
+        "predict",
+        tmp_path / "bad",
+        "-o",
+        tmp_path / "out",
+        "--weights",
+        weights,
+        "--workers",
+        "0",
+        "--on-error",
+        "fail",
+        "-q",
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("protsteer: error: ") and "--on-error fail" in err[-1]
+    assert len(list(iter_rows(tmp_path / "out" / "errors.tsv"))) == 1
+
+
+def test_tampered_weights_are_refused(tmp_path, valid_dir, weights, capsys):
+    bad = tmp_path / "tampered.pt"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    (tmp_path / "tampered.pt.sha256").write_text(weights.with_name("tiny.pt.sha256").read_text())
+    assert run_cli("predict", valid_dir, "-o", tmp_path / "out", "--weights", bad) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sha256 mismatch" in err[0]
+
+
+def test_missing_cuda_is_a_clear_error(tmp_path, valid_dir, weights, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "out"
+    assert run_cli("predict", valid_dir, "-o", out, "--weights", weights, "--device", "cuda") == 1
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_write_structure_puts_scores_in_bfactors(tmp_path, valid_dir, weights):
+    out = tmp_path / "out"
+    assert (
+        run_cli(
+            "predict",
+            valid_dir / "head.pdb",
+            "-o",
+            out,
+            "--weights",
+            weights,
+            "--workers",
+            "0",
+            "--write-structure",
+            "--structure-score",
+            "entropy",
+            "-q",
+        )
+        == 0
+    )
+    rows = {(r["chain"], r["resseq"]): r["entropy"] for r in iter_rows(out / "residues.tsv", RESIDUE_COLUMNS)}
+    structure = gemmi.read_structure(str(out / "structures" / "head.cif"))
+    seen = 0
+    for residue in structure[0]["A"]:
+        expected = rows.get(("A", residue.seqid.num), 0.0)
+        assert all(atom.b_iso == pytest.approx(expected, abs=1e-3) for atom in residue)
+        seen += ("A", residue.seqid.num) in rows
+    assert seen == len(rows)
+
+
+def test_cath_without_predictor_is_a_clear_error(tmp_path, valid_dir, weights, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "protsteer.tasks.cath.predict", None)
+    assert (
+        run_cli(
+            "predict", valid_dir, "-o", tmp_path / "out", "--weights", weights, "--tasks", "propensity,cath"
+        )
+        == 1
+    )
+    assert "CATH prediction is not available" in capsys.readouterr().err
+
+
+def test_cath_hook_adds_its_table(tmp_path, valid_dir, weights, monkeypatch):
+    calls = []
+
+    def load_predictor(weights_name, device, domains):
+        def predictor(structure, file):
+            calls.append(structure.structure_id)
+            return [
+                {
+                    "structure_id": structure.structure_id,
+                    "domain": f"{domains.name}:1",
+                    "n_residues": structure.n_residues,
+                }
+            ]
+
+        predictor.settings = {"weights_sha256": "0" * 64}
+        return predictor
+
+    fake = types.ModuleType("protsteer.tasks.cath.predict")
+    fake.TABLE = "domains"
+    fake.COLUMNS = [Column("structure_id"), Column("domain"), Column("n_residues", "int")]
+    fake.load_predictor = load_predictor
+    monkeypatch.setitem(sys.modules, "protsteer.tasks.cath.predict", fake)
+    domains = tmp_path / "domains.tsv"
+    domains.write_text("x\n")
+    out = tmp_path / "out"
+    assert (
+        run_cli(
+            "predict",
+            valid_dir,
+            "-o",
+            out,
+            "--weights",
+            weights,
+            "--workers",
+            "0",
+            "--tasks",
+            "propensity,cath",
+            "--domains",
+            domains,
+            "-q",
+        )
+        == 0
+    )
+    table = list(iter_rows(out / "domains.tsv", fake.COLUMNS))
+    assert table == [
+        {"structure_id": s, "domain": "domains.tsv:1", "n_residues": n}
+        for s, n in (("head", 28), ("tail", 31), ("tenascin", 89))
+    ]
+    assert sorted(calls) == ["head", "tail", "tenascin"]
+    assert (out / "residues.tsv").exists()

@@ -1,0 +1,122 @@
+"""End to end on a miniature data directory built from real files: train -> resume -> export -> evaluate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from protsteer.cli import cli
+from protsteer.io.weights import load_weights
+
+SPLIT_CHAINS = {
+    "train": ["covariation/PF00249__1GUU_A:A", "covariation/PF00327__1BXY_A:A"],
+    "val": ["covariation/PF00542__1CTF_A:A"],
+    "test": ["covariation/PF00018__2O9S_A:A", "covariation/PF00240__2BWF_A:A"],
+}
+TINY = '{"stages": [[4, 2], [4, 2]], "blocks": [0, 1], "head_hidden": 16}'
+
+
+@pytest.fixture(scope="module")
+def mini_data(shared_data, tmp_path_factory):
+    """chains.tsv, splits/ and the structure files of five small chains of the shared data."""
+    root = tmp_path_factory.mktemp("mini_data")
+    wanted = {key for keys in SPLIT_CHAINS.values() for key in keys}
+    lines = (shared_data / "chains.tsv").read_text().splitlines()
+    kept = [lines[0]] + [line for line in lines[1:] if line.split("\t")[0] in wanted]
+    (root / "chains.tsv").write_text("\n".join(kept) + "\n")
+    (root / "splits").mkdir()
+    for split, keys in SPLIT_CHAINS.items():
+        (root / "splits" / f"{split}.txt").write_text("\n".join(keys) + "\n")
+    for line in kept[1:]:
+        relative = line.split("\t")[2]
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared_data / relative, root / relative)
+    return root
+
+
+def _train_args(data, run, cache, *extra):
+    options = (
+        "--preset tiny --batch-size 4 --samples-per-epoch 16 --val-samples 24 --threads 1 --cache-workers 1 "
+        "--warmup-steps 1"
+    )
+    paths = ["--data", str(data), "--out", str(run), "--cache-dir", str(cache)]
+    return ["train", "propensity", *paths, "--network-options", TINY, *options.split(), *extra]
+
+
+def test_train_resume_export_evaluate(mini_data, tmp_path):
+    runner = CliRunner()
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    result = runner.invoke(cli, _train_args(mini_data, run, cache, "--max-steps", "8"))
+    assert result.exit_code == 0 and "completed at step 8/8" in result.output
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [4, 8] and all(0 <= row["top1"] <= 1 for row in rows)
+    train_json = json.loads((run / "train.json").read_text())
+    assert train_json["describe"]["train_families"] == 2 and train_json["describe"]["val_residues"] == 24
+
+    result = runner.invoke(cli, _train_args(mini_data, run, cache, "--max-steps", "12", "--resume"))
+    assert result.exit_code == 0 and "completed at step 12/12" in result.output
+
+    weights_path = tmp_path / "w.pt"
+    result = runner.invoke(cli, ["train", "export", str(run), "-o", str(weights_path)])
+    assert result.exit_code == 0 and weights_path.with_name("w.pt.sha256").exists()
+    loaded = load_weights(weights_path)
+    assert loaded.task == "propensity" and "".join(loaded.labels) == "ACDEFGHIKLMNPQRSTVWY"
+    all_rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in all_rows] == [4, 8, 12]
+    best_step = max(all_rows, key=lambda row: row["top1"])["step"]
+    assert loaded.metadata["step"] == best_step
+
+    out = tmp_path / "eval"
+    paths = [
+        "--weights",
+        str(weights_path),
+        "--data",
+        str(mini_data),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+    ]
+    options = "--split test --max-residues 40 --threads 1".split()
+    result = runner.invoke(cli, ["evaluate", "propensity", *paths, *options])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["evaluated_residues"] == 40 and summary["families"] == 2
+    assert 0 <= summary["rotation"]["top1_agreement"] <= 1
+    confusion = (out / "confusion.tsv").read_text().splitlines()
+    assert len(confusion) == 21 and sum(int(x) for line in confusion[1:] for x in line.split("\t")[1:]) == 40
+    per_family = (out / "per_family.tsv").read_text().splitlines()
+    assert len(per_family) == 3
+
+
+def test_train_refuses_bad_data_dir_with_one_line(tmp_path):
+    args = [
+        "train",
+        "propensity",
+        "--data",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "run"),
+        "--max-steps",
+        "1",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, Exception) and "chains.tsv" in str(result.exception)
+
+
+def test_resolve_device_cpu_and_unavailable_cuda():
+    from protsteer.errors import ProtsteerError
+    from protsteer.tasks.training import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ProtsteerError, match="CUDA"):
+            resolve_device("cuda:0")
+    with pytest.raises(ProtsteerError):
+        resolve_device("tpu")

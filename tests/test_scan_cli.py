@@ -1,0 +1,180 @@
+"""``protsteer scan``: columns, log-odds semantics (consistent with predict), --positions, --mutations."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from predict_helpers import run_cli, tiny_weights, write_valid_structures
+
+from protsteer.io.tables import iter_rows
+from protsteer.structure import AMINO_ACIDS
+from protsteer.tasks.propensity.mutations import parse_mutant
+from protsteer.tasks.propensity.tables import RESIDUE_COLUMNS, SCAN_COLUMNS
+
+ISSUE_COLUMNS = (
+    "structure_id model chain resseq icode seq_index wt mt mutant log_odds logp_wt logp_mt p_wt p_mt".split()
+)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scan")
+    weights = tiny_weights(root / "tiny.pt")
+    inputs = root / "in"
+    write_valid_structures(inputs)
+    predicted = root / "predicted"
+    assert (
+        run_cli("predict", inputs / "head.pdb", "-o", predicted, "--weights", weights, "--workers", "0", "-q")
+        == 0
+    )
+    residues = list(iter_rows(predicted / "residues.tsv", RESIDUE_COLUMNS))
+    scan = root / "scan.tsv"
+    assert run_cli("scan", inputs / "head.pdb", "-o", scan, "--weights", weights, "--workers", "0", "-q") == 0
+    return weights, inputs, residues, scan
+
+
+def test_columns_and_one_row_per_mutant(setup):
+    _, _, residues, scan = setup
+    assert scan.read_text().splitlines()[0].split("\t") == ISSUE_COLUMNS
+    assert [c.name for c in SCAN_COLUMNS] == ISSUE_COLUMNS
+    rows = list(iter_rows(scan, SCAN_COLUMNS))
+    known = [r for r in residues if r["native_aa"] != "X"]
+    assert len(rows) == 19 * len(known)
+    assert {(r["seq_index"], r["mt"]) for r in rows} == {
+        (r["seq_index"], aa) for r in known for aa in AMINO_ACIDS if aa != r["native_aa"]
+    }
+
+
+def test_log_odds_match_the_predicted_probabilities(setup):
+    _, _, residues, scan = setup
+    by_index = {r["seq_index"]: r for r in residues}
+    for row in iter_rows(scan, SCAN_COLUMNS):
+        residue = by_index[row["seq_index"]]
+        assert row["wt"] == residue["native_aa"] and row["mt"] != row["wt"]
+        assert row["mutant"] == f"{row['wt']}{row['seq_index'] + 1}{row['mt']}"
+        assert (row["chain"], row["resseq"], row["icode"]) == (
+            residue["chain"],
+            residue["resseq"],
+            residue["icode"],
+        )
+        assert row["p_wt"] == pytest.approx(residue[f"p_{row['wt']}"], rel=1e-5)
+        assert row["p_mt"] == pytest.approx(residue[f"p_{row['mt']}"], rel=1e-5)
+        assert row["log_odds"] == pytest.approx(row["logp_mt"] - row["logp_wt"], abs=2e-5)
+        assert row["log_odds"] == pytest.approx(math.log(row["p_mt"] / row["p_wt"]), abs=1e-4)
+        assert row["logp_wt"] == pytest.approx(residue["logp_native"], abs=1e-5)
+
+
+def test_positions_restrict_the_scan(setup, tmp_path):
+    weights, inputs, residues, scan = setup
+    out = tmp_path / "part.tsv"
+    assert (
+        run_cli(
+            "scan",
+            inputs / "head.pdb",
+            "-o",
+            out,
+            "--weights",
+            weights,
+            "--workers",
+            "0",
+            "-q",
+            "--positions",
+            "A:805-807,A:820",
+        )
+        == 0
+    )
+    rows = list(iter_rows(out, SCAN_COLUMNS))
+    assert sorted({r["resseq"] for r in rows}) == [805, 806, 807, 820]
+    full = {(r["resseq"], r["mt"]): r for r in iter_rows(scan, SCAN_COLUMNS)}
+    assert all(full[(r["resseq"], r["mt"])] == r for r in rows)
+
+
+def test_mutation_file_keeps_its_columns(setup, tmp_path):
+    weights, inputs, residues, scan = setup
+    first = next(r for r in residues if r["native_aa"] != "X")
+    wt, position = first["native_aa"], first["seq_index"] + 1
+    other = "A" if wt != "A" else "C"
+    wrong = "W" if wt != "W" else "Y"
+    mutations = tmp_path / "variants.csv"
+    mutations.write_text(
+        "mutant,chain,note\n"
+        f"{wt}{position}{other},,first\n"
+        f"A:{wrong}{position}{other},,mismatch\n"
+        f"{wt}999{other},,absent\n"
+        "garbage,,bad\n"
+    )
+    out = tmp_path / "scored.csv"
+    assert (
+        run_cli(
+            "scan",
+            inputs / "head.pdb",
+            "-o",
+            out,
+            "--weights",
+            weights,
+            "--workers",
+            "0",
+            "-q",
+            "--mutations",
+            mutations,
+        )
+        == 0
+    )
+    rows = list(iter_rows(out))
+    assert (
+        list(rows[0])[:3] == ["mutant", "chain", "note"]
+        and "scan_chain" in rows[0]
+        and "scan_mutant" in rows[0]
+    )
+    assert [(r["note"], r["scan_status"]) for r in rows] == [
+        ("first", "ok"),
+        ("mismatch", "wt_mismatch"),
+        ("absent", "not_found"),
+        ("bad", "invalid_mutant"),
+    ]
+    reference = next(
+        r for r in iter_rows(scan, SCAN_COLUMNS) if r["seq_index"] == first["seq_index"] and r["mt"] == other
+    )
+    assert float(rows[0]["log_odds"]) == pytest.approx(reference["log_odds"], abs=1e-6)
+    assert float(rows[1]["log_odds"]) == pytest.approx(reference["log_odds"], abs=1e-6)
+    assert rows[2]["log_odds"] == "" and rows[3]["log_odds"] == ""
+    record = json.loads((tmp_path / "scored.csv.work" / "run.json").read_text())
+    assert record["timing"]["residues"] == 1  # only the residue the list names was predicted
+
+
+def test_author_numbering(setup, tmp_path):
+    weights, inputs, residues, scan = setup
+    first = next(r for r in residues if r["native_aa"] not in ("X", "A"))
+    mutations = tmp_path / "author.txt"
+    mutations.write_text(f"mutant\nA:{first['native_aa']}{first['resseq']}A\n")
+    out = tmp_path / "author.tsv"
+    assert (
+        run_cli(
+            "scan",
+            inputs / "head.pdb",
+            "-o",
+            out,
+            "--weights",
+            weights,
+            "--workers",
+            "0",
+            "-q",
+            "--mutations",
+            mutations,
+            "--numbering",
+            "author",
+        )
+        == 0
+    )
+    (row,) = iter_rows(out)
+    assert row["scan_status"] == "ok" and row["resseq"] == str(first["resseq"])
+
+
+def test_parse_mutant():
+    assert parse_mutant("B:G12V") == parse_mutant("g12v", chain="B")
+    assert parse_mutant("G12V").position == 12 and parse_mutant("G12V").chain is None
+    assert parse_mutant("G0V") is None and parse_mutant("G12AV") is None and parse_mutant("B12V") is None
+    author = parse_mutant("H:G100AV", numbering="author")
+    assert (author.chain, author.position, author.icode, author.mt) == ("H", 100, "A", "V")

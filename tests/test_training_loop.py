@@ -1,0 +1,205 @@
+"""Shared training loop on a tiny stand-in task: resume == uninterrupted, DDP (gloo, 2 ranks) == 1 rank."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from protsteer.errors import ProtsteerError
+from protsteer.tasks.training import EpochBatchSampler, MetricsLog, TrainConfig, checkpoint_paths, train
+
+
+class ToyDataset(torch.utils.data.Dataset):
+    """Deterministic 3-class points in 6 dimensions (class = argmax of the first 3 coordinates)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.x = rng.normal(size=(n, 6)).astype(np.float32)
+        self.y = self.x[:, :3].argmax(axis=1)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        return self.x[i], int(self.y[i])
+
+
+class ToyTask:
+    """Stand-in task: MLP with dropout (global RNG), augmentation noise from the per-step generator."""
+
+    name = "toy"
+    selection_metric = "accuracy"
+    selection_mode = "max"
+
+    def __init__(self, dropout: float = 0.2, noise: float = 0.1, sigterm_at_call: int | None = None) -> None:
+        self.dropout = dropout
+        self.noise = noise
+        self.sigterm_at_call = sigterm_at_call
+        self.train_calls = 0
+
+    def build_model(self) -> torch.nn.Module:
+        return torch.nn.Sequential(
+            torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Dropout(self.dropout), torch.nn.Linear(16, 3)
+        )
+
+    def train_dataset(self) -> ToyDataset:
+        return ToyDataset(64, seed=1)
+
+    def train_weights(self) -> np.ndarray:
+        return np.linspace(1.0, 2.0, 64)
+
+    def samples_per_epoch(self) -> int:
+        return 40
+
+    def val_dataset(self) -> ToyDataset:
+        return ToyDataset(30, seed=2)
+
+    def collate(self, items: list) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(np.stack([x for x, _ in items])), torch.tensor([y for _, y in items])
+
+    def prepare_batch(self, batch, device, generator):
+        x, y = batch
+        if torch.is_grad_enabled():
+            self.train_calls += 1
+            if self.train_calls == self.sigterm_at_call:
+                os.kill(os.getpid(), signal.SIGTERM)
+        x = x + self.noise * torch.randn(x.shape, generator=generator)
+        return x.to(device), y.to(device)
+
+    def loss(self, logits, targets):
+        return torch.nn.functional.cross_entropy(logits, targets)
+
+    def metrics(self, logits, targets):
+        return {
+            "accuracy": float((logits.argmax(1) == targets).float().mean()),
+            "log_loss": float(torch.nn.functional.cross_entropy(logits, targets)),
+        }
+
+    def describe(self) -> dict:
+        return {"toy": True}
+
+
+def _config(out_dir, **overrides) -> TrainConfig:
+    values = dict(
+        out_dir=out_dir,
+        device="cpu",
+        batch_size=4,
+        max_steps=12,
+        val_every=4,
+        warmup_steps=2,
+        lr=0.05,
+        log_every=100,
+        keep_checkpoints=2,
+        seed=3,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _final_weights(run_dir) -> dict:
+    return torch.load(checkpoint_paths(run_dir)[-1], weights_only=False)["model"]
+
+
+def _rows_without_time(run_dir) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in MetricsLog(run_dir).rows()]
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
+    full = train(ToyTask(), _config(tmp_path / "full"))
+    assert full.stopped == "completed" and full.step == 12
+
+    first = train(ToyTask(sigterm_at_call=7), _config(tmp_path / "split"))
+    assert first.stopped == "interrupted" and first.step == 7
+    assert checkpoint_paths(tmp_path / "split")[-1].name == "step-00000007.pt"
+    second = train(ToyTask(), _config(tmp_path / "split", resume=True))
+    assert second.stopped == "completed" and second.step == 12
+
+    a, b = _final_weights(tmp_path / "full"), _final_weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = _rows_without_time(tmp_path / "full")
+    assert [row["step"] for row in rows] == [4, 8, 12]
+    assert rows == _rows_without_time(tmp_path / "split")
+    header = (tmp_path / "full" / "metrics.tsv").read_text().splitlines()[0].split("\t")
+    assert header[:3] == ["step", "epoch", "samples"] and "accuracy" in header
+    assert len(checkpoint_paths(tmp_path / "full")) == 2  # keep_checkpoints
+    best = torch.load(tmp_path / "full" / "best.pt", weights_only=False)
+    assert best["metrics"]["accuracy"] == max(row["accuracy"] for row in rows)
+
+
+def test_training_learns_the_toy_problem(tmp_path):
+    result = train(ToyTask(dropout=0.0), _config(tmp_path, max_steps=60, val_every=20))
+    assert result.best_metrics["accuracy"] >= 0.8
+
+
+def test_existing_run_without_resume_is_refused(tmp_path):
+    train(ToyTask(), _config(tmp_path, max_steps=4))
+    with pytest.raises(ProtsteerError, match="--resume"):
+        train(ToyTask(), _config(tmp_path, max_steps=4))
+
+
+def test_time_budget_stops_with_a_checkpoint(tmp_path):
+    result = train(ToyTask(), _config(tmp_path, max_steps=1000, time_budget_min=0.0))
+    assert result.stopped == "time_budget" and result.step == 1
+    assert result.last_checkpoint is not None and result.last_checkpoint.exists()
+    assert json.loads((tmp_path / "train.json").read_text())["total_steps"] == 1000
+
+
+def test_sampler_shards_cover_the_single_rank_draw_and_resume_mid_epoch():
+    kwargs = dict(n_items=50, weights=None, samples_per_epoch=40, seed=5)
+    single = EpochBatchSampler(batch_size=8, **kwargs)
+    ranks = [EpochBatchSampler(batch_size=4, rank=r, world_size=2, **kwargs) for r in range(2)]
+    single_batches = [b for _, b in zip(range(10), single, strict=False)]
+    rank_batches = [[b for _, b in zip(range(10), s, strict=False)] for s in ranks]
+    for step in range(10):
+        assert sorted(single_batches[step]) == sorted(rank_batches[0][step] + rank_batches[1][step])
+    resumed = EpochBatchSampler(batch_size=8, start_step=7, **kwargs)
+    assert [b for _, b in zip(range(3), resumed, strict=False)] == single_batches[7:10]
+
+
+def test_sampler_follows_weights():
+    weights = np.zeros(10)
+    weights[[2, 7]] = [1.0, 3.0]
+    sampler = EpochBatchSampler(10, weights, samples_per_epoch=4000, batch_size=100, seed=0)
+    draw = sampler.epoch_indices(0)
+    assert set(np.unique(draw)) == {2, 7}
+    assert 0.7 < np.mean(draw == 7) < 0.8
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    train(ToyTask(dropout=0.0, noise=0.0), _config(out_dir, batch_size=4, max_steps=8, grad_clip=None))
+
+
+def test_ddp_two_ranks_gloo_matches_one_rank_with_double_batch(tmp_path):
+    single = train(
+        ToyTask(dropout=0.0, noise=0.0),
+        _config(tmp_path / "single", batch_size=8, max_steps=8, grad_clip=None),
+    )
+    assert single.step == 8
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp")), nprocs=2, join=True)
+    a, b = _final_weights(tmp_path / "single"), _final_weights(tmp_path / "ddp")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    train_json = json.loads((tmp_path / "ddp" / "train.json").read_text())
+    assert train_json["world_size"] == 2
+    assert len(MetricsLog(tmp_path / "ddp").rows()) == 2
