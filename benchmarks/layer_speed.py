@@ -143,9 +143,9 @@ def print_ratios(title: str, results: dict[str, dict[str, float]]) -> dict[str, 
 
 def basis_construction_seconds() -> float:
     """Cold-cache time to build the layers of a 10-layer network with fields (4, 4, 4, 4) (l <= 3), k = 5."""
-    from protsteer.nn.kernel_basis import _cached_basis
+    from protsteer.nn.basis import clear_basis_cache
 
-    _cached_basis.cache_clear()
+    clear_basis_cache()
     start = time.perf_counter()
     types = [FieldType([1])] + [FieldType([4, 4, 4, 4])] * 10
     [SteerableConv3d(a, b, 5) for a, b in zip(types[:-1], types[1:], strict=True)]

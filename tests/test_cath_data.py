@@ -192,3 +192,27 @@ def test_topology_splits_keep_topologies_together():
     shares = {s: sum(splits[t] == s for t in topologies) / len(topologies) for s in ("train", "val", "test")}
     assert 0.55 < shares["train"] < 0.85 and shares["val"] > 0 and shares["test"] > 0
     assert splits == assign_topology_splits(topologies, (0.7, 0.1, 0.2), seed=3)
+
+
+def test_clf_loads_coordinates_from_whole_entries_and_dompdb(shared_data, tmp_path):
+    import shutil
+
+    from protsteer.tasks.cath.task import CathData, load_cath_data
+
+    structures = tmp_path / "structures"
+    structures.mkdir()
+    lysozyme = shared_data / "structures/acdc_ddg/107l.pdb.gz"
+    shutil.copy(lysozyme, structures / "107l.pdb.gz")  # whole entry, cut with boundaries
+    shutil.copy(lysozyme, structures / "108lA00.pdb.gz")  # a "dompdb" file: the whole file is the domain
+    (tmp_path / "list.txt").write_text(
+        "107lA01     1    10   530    40     1     1     1     1     1    80 1.700\n"
+        "108lA00     1    10   530    40     2     1     1     1     1   164 1.700\n"
+    )
+    (tmp_path / "bounds.txt").write_text("107lA01 1.10.530.40.1 A.1-60,81-100\n")
+    data = CathData(source="clf", data=structures, domain_list=tmp_path / "list.txt",
+                    boundaries=tmp_path / "bounds.txt", spec=CA_SPEC)  # one topology: all in train
+    domains = load_cath_data(data, ("train",))
+    sizes = {r.domain_id: len(c) for r, c in zip(domains.records, domains.coords, strict=True)}
+    from protsteer.structure import read_structure
+
+    assert sizes == {"107lA01": 80, "108lA00": read_structure(lysozyme).n_residues}  # one CA per residue

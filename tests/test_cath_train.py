@@ -44,6 +44,12 @@ def test_train_export_evaluate_on_paper_npz(tmp_path):
     header = (run / "metrics.tsv").read_text().splitlines()[0].split("\t")
     assert {"balanced_accuracy", "accuracy", "class_accuracy", "loss"} <= set(header)
 
+    result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--max-steps", "6", "--resume", *common],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    steps = [line.split("\t")[0] for line in (run / "metrics.tsv").read_text().splitlines()[1:]]
+    assert steps == ["4", "6"]  # resumed at step 4, validated at the end
+
     weights = tmp_path / "cath-test.pt"
     result = runner.invoke(cli, ["train", "export", str(run), "-o", str(weights)], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -20,6 +20,14 @@ def test_shapes_are_distinct_up_to_rotation():
     assert fingerprints[0] == fingerprints[1]  # chiral_left / chiral_right: mirror images
 
 
+def test_shifts_translate_the_shapes():
+    shifted, _ = tetris_grids(
+        None, grid_size=9, unit=1.5, sigma=0.8, shifts=torch.tensor([[1.0, 0.0, 0.0]] * 8)
+    )
+    grids, _ = tetris_grids(None, grid_size=9, unit=1.5, sigma=0.8)
+    assert torch.allclose(shifted[..., 1:, :, :], grids[..., :-1, :, :], atol=1e-6)
+
+
 def test_grids_rotate_with_the_points():
     R = cube_rotations()[7]
     grids, labels = tetris_grids(None, grid_size=9, unit=1.5, sigma=0.8)
@@ -38,7 +46,7 @@ def test_trained_on_one_orientation_classifies_all_24_grid_rotations():
         blocks=[0, 1, 1],
         input_downsample=False,
     )
-    fit_tetris(network, grids, labels, max_steps=200)
+    fit_tetris(network, grid_size=11, unit=2.0, sigma=0.8, max_steps=200)
     test_grids = torch.cat([rotate_grid(grids, R) for R in cube_rotations()])
     with torch.no_grad():
         predictions = network(test_grids).argmax(dim=1)

@@ -1,9 +1,10 @@
-"""Packaging: every package directory ships in a non-editable install (pyproject lists packages explicitly)."""
+"""Packaging: every package directory ships in a non-editable install (pyproject lists them explicitly)."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -143,3 +143,12 @@ def test_cuda_matches_cpu():
     gpu = voxelize(torch.from_numpy(coords).cuda(), channels, env_index, 64, spec, rotations=rotations)
     assert gpu.is_cuda
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_invalid_entries_add_nothing():
+    spec = VoxelSpec(box_size=5.0, channels=("C",))
+    coords = np.array([[np.nan, 0, 0], [np.inf, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]], np.float32)
+    channels, envs = np.array([0, 0, 0, 1, 0]), np.array([0, 0, 0, 0, 5])
+    grid = voxelize(coords, channels, envs, 1, spec)
+    single = voxelize(coords[2:3], channels[2:3], envs[2:3], 1, spec)
+    assert torch.isfinite(grid).all() and torch.equal(grid, single)

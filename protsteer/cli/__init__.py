@@ -18,13 +18,13 @@ from protsteer.errors import ProtsteerError
 
 #: subcommand name -> "protsteer.cli.<module>:<click command>"
 COMMANDS: dict[str, tuple[str, str]] = {
-    "inspect": ("protsteer.cli.inspect_cmd:inspect", "Summarise structure files and what the reading policies do."),
-    "predict": ("protsteer.cli.predict_cmd:predict", "Amino-acid propensities (and CATH architectures) per structure."),
+    "inspect": ("protsteer.cli.inspect_cmd:inspect", "Summarise structure files and what the policies do."),
+    "predict": ("protsteer.cli.predict_cmd:predict", "Amino-acid propensities and CATH architectures."),
     "scan": ("protsteer.cli.scan_cmd:scan", "Score point mutations with log-odds from the propensity model."),
     "train": ("protsteer.cli.train_cmd:train", "Train a model (propensity or cath)."),
     "evaluate": ("protsteer.cli.evaluate_cmd:evaluate", "Evaluate weights on a data split."),
     "merge": ("protsteer.cli.merge_cmd:merge", "Merge the outputs of sharded runs."),
-    "demo": ("protsteer.cli.demo_cmd:demo", "Check that the steerable layers are equivariant on this machine."),
+    "demo": ("protsteer.cli.demo_cmd:demo", "Check the steerable layers' equivariance here."),
 }
 
 

@@ -42,11 +42,22 @@ def atomic_open(
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; outputs get the usual umask-based mode
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_directory(target.parent)
+
+
+def _default_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0666 minus the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

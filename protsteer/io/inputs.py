@@ -32,7 +32,7 @@ from typing import TextIO
 
 from protsteer.errors import ProtsteerError
 
-STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".mcif", ".pdbx")
+STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".mcif", ".pdbx", ".mmjson")
 DEFAULT_INCLUDE = tuple(f"*{suffix}{gz}" for suffix in STRUCTURE_SUFFIXES for gz in ("", ".gz"))
 MAX_ID_LENGTH = 160
 

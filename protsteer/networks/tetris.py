@@ -35,7 +35,11 @@ def tetris_points() -> torch.Tensor:
 
 
 def tetris_grids(
-    rotations: torch.Tensor | None = None, grid_size: int = 15, unit: float = 2.0, sigma: float = 1.0
+    rotations: torch.Tensor | None = None,
+    grid_size: int = 15,
+    unit: float = 2.0,
+    sigma: float = 1.0,
+    shifts: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Voxelised Tetris shapes, every shape in every given orientation.
 
@@ -44,6 +48,7 @@ def tetris_grids(
         grid_size: ``G``, voxels per side.
         unit: cube spacing in voxels.
         sigma: Gaussian width per cube in voxels.
+        shifts: ``[N * 8, 3]`` translations (voxels) added after rotating, or ``None``.
 
     Returns:
         ``(grids [N * 8, 1, G, G, G] float32, labels [N * 8] int64)``, rotation-major.
@@ -52,6 +57,8 @@ def tetris_grids(
         rotations = torch.eye(3, dtype=torch.float64)[None]
     points = tetris_points() * unit  # [8, 4, 3]
     rotated = torch.einsum("rij,snj->rsni", rotations.to(torch.float64), points).reshape(-1, 4, 3)
+    if shifts is not None:
+        rotated = rotated + shifts.to(torch.float64)[:, None, :]
     weights = torch.ones(rotated.shape[0], 4, 1, dtype=torch.float64)
     grids = smooth_field(rotated, weights, grid_size, sigma).float()
     labels = torch.arange(len(TETRIS_SHAPES)).repeat(rotations.shape[0])
@@ -60,25 +67,38 @@ def tetris_grids(
 
 def fit_tetris(
     network: nn.Module,
-    grids: torch.Tensor,
-    labels: torch.Tensor,
+    grid_size: int,
+    unit: float = 2.0,
+    sigma: float = 1.0,
+    orientation: torch.Tensor | None = None,
+    jitter: float = 0.0,
+    copies: int = 1,
     max_steps: int = 200,
     lr: float = 0.01,
     target_loss: float = 0.05,
 ) -> int:
-    """Train ``network`` full-batch with Adam until it classifies the training grids with a small loss.
+    """Train ``network`` with Adam on the 8 shapes in ONE orientation until it fits them with a small loss.
 
+    Each step uses the 8 shapes in ``orientation`` (``[3, 3]``, default the identity), ``copies`` times, each
+    copy translated by a random offset in ``[-jitter, jitter]^3`` voxels (no rotation; 0 = no translation).
     Stops after ``max_steps`` or once every training grid is right and the loss is below ``target_loss``.
-    Then sets the batch-norm running statistics to the training batch's statistics (one pass with momentum
-    1), so eval mode reproduces training mode on the training set, and leaves the network in eval mode.
+    Then sets the batch-norm running statistics to those of the training grids (one pass with momentum 1),
+    so eval mode reproduces training mode, and leaves the network in eval mode.
 
     Returns:
         the number of optimisation steps taken.
     """
+    rotation = (torch.eye(3) if orientation is None else orientation)[None].repeat(copies, 1, 1)
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        shifts = (torch.rand(8 * copies, 3) * 2 - 1) * jitter if jitter > 0 else None
+        return tetris_grids(rotation, grid_size, unit, sigma, shifts)
+
     optimizer = torch.optim.Adam(network.parameters(), lr=lr)
     network.train()
     steps = 0
     while steps < max_steps:
+        grids, labels = batch()
         logits = network(grids)
         loss = F.cross_entropy(logits, labels)
         if bool((logits.argmax(dim=1) == labels).all()) and loss.item() < target_loss:
@@ -92,7 +112,7 @@ def fit_tetris(
     for module in norms:
         module.momentum = 1.0
     with torch.no_grad():
-        network(grids)
+        network(batch()[0])
     for module, momentum in zip(norms, momenta, strict=True):
         module.momentum = momentum
     network.eval()

@@ -6,12 +6,12 @@ Feature maps are ``[batch, channels, x, y, z]`` tensors whose channels are descr
 
 from __future__ import annotations
 
+from protsteer.nn.basis import BAND_LIMITS, DEFAULT_BAND_LIMIT, basis_orders, kernel_basis
 from protsteer.nn.batchnorm import SteerableBatchNorm3d
 from protsteer.nn.conv import SteerableConv3d
 from protsteer.nn.dropout import FieldDropout
 from protsteer.nn.equivariance import EquivarianceReport, check_equivariance, rotate_field, smooth_field
 from protsteer.nn.field_type import FieldType
-from protsteer.nn.kernel_basis import BAND_LIMITS, DEFAULT_BAND_LIMIT, basis_orders, kernel_basis
 from protsteer.nn.nonlinearities import SCALAR_ACTIVATIONS, GatedNonlinearity, NormNonlinearity, gated_type
 from protsteer.nn.pooling import GlobalInvariantPool, LowPassDownsample3d, SteerableAvgPool3d
 

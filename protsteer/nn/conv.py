@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from protsteer.nn.basis import DEFAULT_BAND_LIMIT, BandLimit, kernel_basis
 from protsteer.nn.field_type import FieldType
 from protsteer.nn.grid import centred_padding
-from protsteer.nn.kernel_basis import DEFAULT_BAND_LIMIT, BandLimit, kernel_basis
 
 
 class SteerableConv3d(nn.Module):
@@ -29,7 +29,7 @@ class SteerableConv3d(nn.Module):
         stride: spatial stride. Strided outputs are centred on the grid (see :mod:`protsteer.nn.grid`).
         padding: zero padding in voxels; ``None`` = centred ("same" for stride 1).
         bias: learn a bias for the scalar (l = 0) output fields (other fields cannot have one).
-        band_limit: ``"compromise"`` or ``"conservative"`` (see :mod:`protsteer.nn.kernel_basis`).
+        band_limit: ``"compromise"`` or ``"conservative"`` (see :mod:`protsteer.nn.basis`).
     """
 
     def __init__(

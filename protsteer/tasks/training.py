@@ -793,7 +793,10 @@ def _check_compatible(
     if state["task"] != task.name:
         raise ProtsteerError(f"checkpoint is for task {state['task']!r}, not {task.name!r}", path)
     if network_config is not None and state["network"] != network_config:
-        raise ProtsteerError("checkpoint network configuration differs from the requested one", path)
+        saved = state["network"] or {}
+        differ = sorted(k for k in set(saved) | set(network_config) if saved.get(k) != network_config.get(k))
+        shown = ", ".join(f"{k}={saved.get(k)!r} (requested {network_config.get(k)!r})" for k in differ)
+        raise ProtsteerError(f"checkpoint network differs from the requested one: {shown}", path)
     requested = (config.batch_size, world_size, config.seed)
     if (state["batch_size"], state["world_size"], state["seed"]) != requested:
         logger.warning(

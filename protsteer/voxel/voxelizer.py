@@ -47,6 +47,9 @@ def voxelize(
             ``rotations[env_index[m]] @ coords[m]`` (rotation about the box centre; training augmentation).
         device: where to compute; default: the device of ``coords`` (CPU for numpy input).
 
+    Entries with a channel or environment index out of range, or with non-finite coordinates, add nothing
+    (checked on the device, without a host synchronisation per check).
+
     Returns:
         [n_env, C, G, G, G] float32 on ``device``; axes (x, y, z) follow the coordinate axes, voxel
         ``(i, j, k)`` centred at ``spec.voxel_centres()[[i, j, k]]``.
@@ -78,6 +81,7 @@ def voxelize(
         width = int(np.floor(2 * radius)) + 1
         touches = ((start <= size - 1) & (start + width - 1 >= 0)).all(dim=1)
         touches &= (channel >= 0) & (channel < spec.n_channels) & (env >= 0) & (env < n_env)
+        touches &= torch.isfinite(position).all(dim=1)
         keep = torch.nonzero(touches).squeeze(1)
         base = (env * spec.n_channels + channel) * size**3
         chunk = ATOM_CHUNK if device.type == "cpu" else ACCELERATOR_ATOM_CHUNK

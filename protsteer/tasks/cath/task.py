@@ -44,13 +44,15 @@ SOURCES = ("tsv", "npz", "clf")
 #: Angstrom: a CPU-affordable variant of the paper's 50^3 x 2 Angstrom grid (docs/cath.md).
 CATH_SPEC = VoxelSpec(box_size=73.5, voxel_size=3.5, sigma=1.75, channels=("CA",))
 
-#: Default network: a steerable CNN whose only full-resolution layer is the stem (docs/cath.md).
+#: Default network: a steerable CNN whose only full-resolution layer is the stem (docs/cath.md); the band
+#: limit is pinned to the one ``cath-v1`` was trained with (7,818 parameters for 10 labels).
 CATH_STEERABLE = {
     "arch": "steerable",
     "preset": "small",
     "input_downsample": False,
     "stages": [[8, 4, 2], [16, 8, 4], [16, 8, 4]],
     "blocks": [0, 1, 1],
+    "band_limit": "compromise",
 }
 #: The plain 3D CNN baseline with the same layout.
 CATH_PLAIN = {

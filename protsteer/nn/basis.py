@@ -31,7 +31,7 @@ from protsteer.so3 import clebsch_gordan, spherical_harmonics
 BandLimit = Literal["conservative", "compromise"]
 BAND_LIMITS: tuple[str, ...] = get_args(BandLimit)
 #: the default band limit, chosen from the measured trade-off in docs/nn.md
-DEFAULT_BAND_LIMIT: BandLimit = "compromise"
+DEFAULT_BAND_LIMIT: BandLimit = "conservative"
 #: width (standard deviation, voxels) of the Gaussian radial shells, as in the paper's code
 SHELL_SIGMA = 0.6
 
@@ -85,6 +85,11 @@ def _cached_basis(
     if elements.shape[0] == 0:
         return elements
     return _orthonormalise(elements)
+
+
+def clear_basis_cache() -> None:
+    """Forget all cached bases (for timing a cold construction; layers keep the tensors they hold)."""
+    _cached_basis.cache_clear()
 
 
 def _check_kernel_size(kernel_size: int) -> None:
