@@ -20,7 +20,7 @@ import time
 import torch
 
 from protsteer.networks import PlainCNN3d, SteerableCNN, count_parameters
-from protsteer.networks.tetris import fit_tetris, tetris_grids
+from protsteer.networks.tetris import TETRIS_SHAPES, fit_tetris, tetris_grids
 from protsteer.so3 import random_rotations
 
 STEERABLE = {
@@ -32,15 +32,17 @@ STEERABLE = {
 PLAIN = {"preset": "tiny", "stages": [3, 5, 5], "blocks": [0, 1, 1], "input_downsample": False}
 
 
-def accuracy(network: torch.nn.Module, grids: torch.Tensor, labels: torch.Tensor, batch: int = 64) -> float:
-    """Fraction of ``grids`` classified as ``labels`` (eval mode, in batches)."""
+def per_shape_accuracy(
+    network: torch.nn.Module, grids: torch.Tensor, labels: torch.Tensor, batch: int = 64
+) -> torch.Tensor:
+    """``[8]`` fraction of each shape's ``grids`` classified correctly (eval mode, in batches)."""
     network.eval()
-    correct = 0
     with torch.no_grad():
-        for start in range(0, grids.shape[0], batch):
-            logits = network(grids[start : start + batch])
-            correct += int((logits.argmax(dim=1) == labels[start : start + batch]).sum())
-    return correct / grids.shape[0]
+        predictions = torch.cat(
+            [network(grids[i : i + batch]).argmax(dim=1) for i in range(0, len(grids), batch)]
+        )
+    correct = (predictions == labels).float()
+    return torch.stack([correct[labels == shape].mean() for shape in range(len(TETRIS_SHAPES))])
 
 
 def main() -> None:
@@ -101,12 +103,17 @@ def main() -> None:
                 lr=args.lr,
                 target_loss=0.01,
             )
-            train_acc = accuracy(network, train_x, train_y)
-            test_acc = accuracy(network, test_x, test_y)
+            train_acc = float(per_shape_accuracy(network, train_x, train_y).mean())
+            per_shape = per_shape_accuracy(network, test_x, test_y)
+            test_acc = float(per_shape.mean())
             scores.append(test_acc)
             print(
                 f"{name:<10} seed {seed}: {count_parameters(network)} params, {steps} steps, "
                 f"train acc {train_acc:.3f}, test acc {test_acc:.4f}, {time.perf_counter() - start:.0f} s"
+            )
+            print(
+                "    per shape: "
+                + ", ".join(f"{n} {a:.2f}" for n, a in zip(TETRIS_SHAPES, per_shape.tolist(), strict=True))
             )
         results[name] = sum(scores) / len(scores)
     print(f"tetris steerable_acc={results['steerable']:.4f} cnn_acc={results['cnn']:.4f}")

@@ -67,8 +67,14 @@ def test_train_resume_export_evaluate(mini_data, tmp_path):
     assert loaded.task == "propensity" and "".join(loaded.labels) == "ACDEFGHIKLMNPQRSTVWY"
     all_rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in all_rows] == [4, 8, 12]
-    best_step = max(all_rows, key=lambda row: row["top1"])["step"]
-    assert loaded.metadata["step"] == best_step
+    best = max(all_rows, key=lambda row: row["top1"])
+    assert loaded.metadata["step"] == best["step"]
+    assert loaded.metadata["val_metrics"]["top1"] == pytest.approx(best["top1"])
+    last_path = tmp_path / "last.pt"
+    result = runner.invoke(cli, ["train", "export", str(run), "-o", str(last_path), "--checkpoint", "last"])
+    assert result.exit_code == 0
+    last = load_weights(last_path).metadata
+    assert last["step"] == 12 and last["val_metrics"]["top1"] == pytest.approx(all_rows[-1]["top1"])
 
     out = tmp_path / "eval"
     paths = [

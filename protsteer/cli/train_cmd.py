@@ -194,7 +194,7 @@ def export(run_dir: Path, out_path: Path, checkpoint: str) -> None:
         source = Path(checkpoint)
     if not source.is_file():
         raise ProtsteerError("checkpoint not found", source)
-    digest = export_weights(source, out_path)
+    digest = export_weights(source, out_path, run_dir=run_dir)
     click.echo(f"{out_path} sha256 {digest}")
 
 

@@ -399,12 +399,16 @@ def collect_outputs(
     return torch.cat(all_logits), torch.cat(all_targets)
 
 
-def export_weights(checkpoint: Path, path: Path, metadata: dict | None = None) -> str:
+def export_weights(
+    checkpoint: Path, path: Path, metadata: dict | None = None, run_dir: Path | None = None
+) -> str:
     """Write the model of a run checkpoint (``best.pt`` or a step checkpoint) as a weights-only file.
 
     Uses :func:`protsteer.io.weights.save_weights`; the task's ``describe()`` stored in the checkpoint must
-    hold ``labels``, ``voxel_spec`` and ``read_policy``. ``metadata`` is merged over
-    ``{"training": describe(), "step": ..., "val_metrics": ...}``. Returns the sha256 (hex).
+    hold ``labels``, ``voxel_spec`` and ``read_policy``. The metadata records the training description, the
+    step and the validation metrics of that step (from ``best.pt``, or from ``run_dir``'s metrics log for
+    a step checkpoint; ``None`` when the step was not validated), updated with ``metadata``.
+    Returns the sha256 (hex).
     """
     from protsteer.io.weights import save_weights
 
@@ -412,22 +416,23 @@ def export_weights(checkpoint: Path, path: Path, metadata: dict | None = None) -
     describe = state.get("describe") or {}
     missing = [key for key in ("labels", "voxel_spec", "read_policy") if key not in describe]
     if missing or state.get("network") is None:
-        raise ProtsteerError(
-            f"checkpoint lacks {missing or ['network']} needed for a weights file", checkpoint
-        )
-    labels = describe["labels"]
+        raise ProtsteerError(f"checkpoint lacks {missing or ['network']} for a weights file", checkpoint)
+    val_metrics = state.get("metrics")
+    if val_metrics is None and run_dir is not None:
+        rows = [row for row in MetricsLog(run_dir).rows() if row["step"] == state["step"]]
+        val_metrics = rows[-1] if rows else None
     return save_weights(
         path,
         network_config=state["network"],
         state_dict=state["model"],
         task=state["task"],
-        labels=list(labels),
+        labels=list(describe["labels"]),
         voxel_spec=describe["voxel_spec"],
         read_policy=describe["read_policy"],
         metadata={
             "training": describe,
             "step": state["step"],
-            "val_metrics": state.get("metrics") or state.get("best_metrics"),
+            "val_metrics": val_metrics,
             **(metadata or {}),
         },
     )

@@ -25,6 +25,7 @@ from protsteer.structure.residues import AMINO_ACIDS
 from protsteer.tasks.propensity.cache import StructureStore, build_cache
 from protsteer.tasks.propensity.data import (
     EnvironmentDataset,
+    ResidueSamples,
     collate_environments,
     sampling_weights,
     split_samples,
@@ -66,7 +67,7 @@ class PropensityData:
     subset_seed: int = 20240531
 
 
-def load_split(data: PropensityData, split: str) -> tuple[StructureStore, Any]:
+def load_split(data: PropensityData, split: str) -> tuple[StructureStore, ResidueSamples]:
     """Cache (if needed) and load the structures of ``split``; return ``(store, ResidueSamples)``."""
     chains = read_split(data.data_dir, split)
     files = list(chains_by_file(chains))
