@@ -60,6 +60,12 @@ def main() -> None:
     )
     parser.add_argument("--copies", type=int, default=2, help="translated copies of each shape per step")
     parser.add_argument(
+        "--orientation",
+        choices=["generic", "axis"],
+        default="generic",
+        help="training orientation: one fixed generic rotation (default, as the paper) or axis-aligned",
+    )
+    parser.add_argument(
         "--seeds", type=int, default=1, help="independent trainings per network (mean reported)"
     )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
@@ -70,10 +76,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     steerable_options = dict(STEERABLE, **({"band_limit": args.band_limit} if args.band_limit else {}))
-    train_x, train_y = tetris_grids(None, args.grid, args.unit, args.sigma)
-    rotations = random_rotations(
-        args.rotations, generator=torch.Generator().manual_seed(1234), dtype=torch.float64
+    generator = torch.Generator().manual_seed(1234)
+    orientation = (
+        random_rotations(1, generator=generator, dtype=torch.float64)[0]
+        if args.orientation == "generic"
+        else torch.eye(3, dtype=torch.float64)
     )
+    train_x, train_y = tetris_grids(orientation[None], args.grid, args.unit, args.sigma)
+    rotations = random_rotations(args.rotations, generator=generator, dtype=torch.float64)
     test_x, test_y = tetris_grids(rotations, args.grid, args.unit, args.sigma)
     print(
         f"tetris: train 8 grids (canonical), test {test_x.shape[0]} grids ({args.rotations} random rotations)"
@@ -97,6 +107,7 @@ def main() -> None:
                 args.grid,
                 args.unit,
                 args.sigma,
+                orientation=orientation,
                 jitter=args.jitter,
                 copies=args.copies,
                 max_steps=args.steps,

@@ -8,6 +8,13 @@ from pathlib import Path
 
 import click
 
+from protsteer.cli.training_options import (
+    echo_train_result,
+    evaluation_options,
+    parse_network_options,
+    train_config,
+    training_options,
+)
 from protsteer.errors import ProtsteerError
 
 _DATA_HELP = (
@@ -64,26 +71,7 @@ def _cath_data(data: Path, source: str, domain_list: Path | None, boundaries: Pa
               help="Draws per epoch (0: the number of distinct training domains).")
 @click.option("--val-copies", type=int, default=2, show_default=True,
               help="Rows per distinct val domain used in validation (0: all).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--amp", type=click.Choice(["off", "bf16", "fp16"]), default="off", show_default=True)
-@click.option("--threads", type=int, default=None, help="Torch CPU threads (default: torch's choice).")
-@click.option("--workers", type=int, default=0, show_default=True, help="DataLoader worker processes.")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Samples per step (per rank).")
-@click.option("--lr", type=float, default=2e-3, show_default=True)
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option("--schedule", type=click.Choice(["cosine", "onecycle", "constant"]), default="cosine",
-              show_default=True)
-@click.option("--warmup-steps", type=int, default=100, show_default=True)
-@click.option("--max-steps", type=int, default=None, help="Total steps (default: --epochs x steps/epoch).")
-@click.option("--epochs", type=int, default=40, show_default=True)
-@click.option("--time-budget", type=float, default=None,
-              help="Minutes; stop cleanly with a checkpoint when spent (continue with --resume).")
-@click.option("--val-every", type=int, default=None, help="Steps between validations (default: one epoch).")
-@click.option("--checkpoint-every", type=int, default=500, show_default=True, help="Steps.")
-@click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True)
-@click.option("--log-every", type=int, default=20, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
+@training_options(batch_size=8, epochs=40, checkpoint_every=500, log_every=20)
 def train_cath(
     data: Path, source: str, domain_list: Path | None, boundaries: Path | None, split_seed: int,
     out_dir: Path, arch: str, network_options: str, grid_size: int, voxel_size: float, sigma: float,
@@ -101,16 +89,11 @@ def train_cath(
       protsteer train cath --source clf --data dompdb/ --domain-list cath-domain-list.txt --out runs/clf
     """
     from protsteer.tasks.cath.task import CATH_PLAIN, CATH_STEERABLE, CathTask
-    from protsteer.tasks.training import TrainConfig, train
+    from protsteer.tasks.training import train
     from protsteer.voxel import VoxelSpec
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        overrides = json.loads(network_options)
-    except json.JSONDecodeError as err:
-        raise ProtsteerError(f"--network-options is not JSON: {err}") from err
-    if not isinstance(overrides, dict):
-        raise ProtsteerError("--network-options must be a JSON object")
+    overrides = parse_network_options(network_options)
     spec = VoxelSpec(box_size=grid_size * voxel_size, voxel_size=voxel_size, sigma=sigma,
                      channels=tuple(c.strip() for c in channels.split(",") if c.strip()))
     cath_data = _cath_data(
@@ -118,15 +101,9 @@ def train_cath(
         labels=[label.strip() for label in labels.split(",")] if labels else None,
     )
     network = {**(CATH_STEERABLE if arch == "steerable" else CATH_PLAIN), **overrides}
-    options["time_budget_min"] = options.pop("time_budget")
-    config = TrainConfig(out_dir=out_dir, **options)
+    config = train_config(out_dir, options)
     task = CathTask(cath_data, network, samples_per_epoch=samples_per_epoch, val_copies=val_copies)
-    result = train(task, config)
-    best = (result.best_metrics or {}).get(task.selection_metric, float("nan"))
-    click.echo(
-        f"{result.stopped} at step {result.step}/{result.total_steps} in {result.elapsed_s / 60:.1f} min; "
-        f"best val {task.selection_metric} {best:.4f} at step {result.best_step}; run dir {result.run_dir}"
-    )
+    echo_train_result(task.selection_metric, train(task, config))
 
 
 @click.command("cath")
@@ -137,10 +114,7 @@ def train_cath(
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory for the tables (default: eval-cath-<split>).")
 @click.option("--bootstrap", type=int, default=2000, show_default=True, help="Bootstrap resamples for CIs.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random rotations.")
+@evaluation_options(batch_size=16)
 def evaluate_cath(
     weights_list: tuple[str, ...], data: Path, source: str, domain_list: Path | None, boundaries: Path | None,
     split_seed: int, split: str, out_dir: Path | None, bootstrap: int, device: str, threads: int | None,

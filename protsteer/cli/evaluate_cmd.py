@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from protsteer.cli.cath_cmds import evaluate_cath
+from protsteer.cli.training_options import evaluation_options
 
 
 @click.group("evaluate")
@@ -51,10 +52,7 @@ def evaluate() -> None:
     default=None,
     help="Structure cache (default: $XDG_CACHE_HOME/protsteer or ~/.cache/protsteer).",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random rotations.")
+@evaluation_options(batch_size=64)
 def propensity(
     weights: str,
     data_dir: Path,

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -13,6 +12,12 @@ from pathlib import Path
 import click
 
 from protsteer.cli.cath_cmds import train_cath
+from protsteer.cli.training_options import (
+    echo_train_result,
+    parse_network_options,
+    train_config,
+    training_options,
+)
 from protsteer.errors import ProtsteerError
 
 
@@ -50,16 +55,6 @@ def train() -> None:
     default=None,
     help="Structure cache (default: $XDG_CACHE_HOME/protsteer or ~/.cache/protsteer).",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option(
-    "--amp",
-    type=click.Choice(["off", "bf16", "fp16"]),
-    default="off",
-    show_default=True,
-    help="Autocast on CUDA.",
-)
-@click.option("--threads", type=int, default=None, help="Torch CPU threads (default: torch's choice).")
-@click.option("--workers", type=int, default=0, show_default=True, help="DataLoader worker processes.")
 @click.option(
     "--cache-workers",
     type=int,
@@ -67,22 +62,7 @@ def train() -> None:
     show_default=True,
     help="Processes that parse structures into the cache.",
 )
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Samples per step (per rank).")
-@click.option("--lr", type=float, default=2e-3, show_default=True)
-@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
-@click.option(
-    "--schedule", type=click.Choice(["cosine", "onecycle", "constant"]), default="cosine", show_default=True
-)
-@click.option("--warmup-steps", type=int, default=100, show_default=True)
-@click.option("--max-steps", type=int, default=None, help="Total steps (default: --epochs x steps/epoch).")
-@click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--samples-per-epoch", type=int, default=20_000, show_default=True)
-@click.option(
-    "--time-budget",
-    type=float,
-    default=None,
-    help="Minutes; stop cleanly with a checkpoint when spent (continue with --resume).",
-)
 @click.option(
     "--val-samples",
     type=int,
@@ -90,10 +70,6 @@ def train() -> None:
     show_default=True,
     help="Fixed val subset, spread over families.",
 )
-@click.option("--val-every", type=int, default=None, help="Steps between validations (default: one epoch).")
-@click.option("--checkpoint-every", type=int, default=1000, show_default=True, help="Steps.")
-@click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True)
-@click.option("--log-every", type=int, default=50, show_default=True, help="Steps between progress lines.")
 @click.option(
     "--family-weighting",
     type=click.Choice(["sqrt", "family", "residue"]),
@@ -101,8 +77,7 @@ def train() -> None:
     show_default=True,
     help="Family weight ~ sqrt(size), uniform, or proportional to size.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
+@training_options(batch_size=32, epochs=20, checkpoint_every=1000, log_every=50)
 def propensity(
     data_dir: Path,
     out_dir: Path,
@@ -110,6 +85,10 @@ def propensity(
     preset: str,
     network_options: str,
     cache_dir: Path | None,
+    cache_workers: int,
+    samples_per_epoch: int,
+    val_samples: int,
+    family_weighting: str,
     **options,
 ) -> None:
     """Train the amino-acid propensity network on --data's train split, select on val.
@@ -122,34 +101,23 @@ def propensity(
       torchrun --nproc-per-node 4 cli.py train propensity --data D --out R --device cuda --amp bf16
     """
     from protsteer.tasks.propensity.task import PropensityData, PropensityTask
-    from protsteer.tasks.training import TrainConfig, train
+    from protsteer.tasks.training import train
     from protsteer.voxel import RESIDUE_SPEC
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        overrides = json.loads(network_options)
-    except json.JSONDecodeError as err:
-        raise ProtsteerError(f"--network-options is not JSON: {err}") from err
-    if not isinstance(overrides, dict):
-        raise ProtsteerError("--network-options must be a JSON object")
+    overrides = parse_network_options(network_options)
     data = PropensityData(
         data_dir=data_dir,
         cache_dir=cache_dir or default_cache_dir(),
         spec=RESIDUE_SPEC,
-        family_weighting=options.pop("family_weighting"),
-        samples_per_epoch=options.pop("samples_per_epoch"),
-        val_samples=options.pop("val_samples"),
-        cache_workers=options.pop("cache_workers"),
+        family_weighting=family_weighting,
+        samples_per_epoch=samples_per_epoch,
+        val_samples=val_samples,
+        cache_workers=cache_workers,
     )
-    options["time_budget_min"] = options.pop("time_budget")
-    config = TrainConfig(out_dir=out_dir, **options)
+    config = train_config(out_dir, options)
     task = PropensityTask(data, {"arch": arch, "preset": preset, **overrides})
-    result = train(task, config)
-    best = (result.best_metrics or {}).get(task.selection_metric, float("nan"))
-    click.echo(
-        f"{result.stopped} at step {result.step}/{result.total_steps} in {result.elapsed_s / 60:.1f} min; "
-        f"best val {task.selection_metric} {best:.4f} at step {result.best_step}; run dir {result.run_dir}"
-    )
+    echo_train_result(task.selection_metric, train(task, config))
 
 
 def default_cache_dir() -> Path:

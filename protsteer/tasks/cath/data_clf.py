@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protsteer.errors import ProtsteerError
+from protsteer.io.inputs import structure_stem as io_structure_stem
 from protsteer.tasks.cath.labels import architecture_of, topology_of
 from protsteer.tasks.cath.records import SPLITS, DomainRecord, DomainSet
 
 logger = logging.getLogger(__name__)
 
-STRUCTURE_EXTENSIONS = (".gz", ".pdb", ".ent", ".cif", ".mmcif", ".brk")
 _RANGE = re.compile(r"^(-?\d+[A-Za-z]?)-(-?\d+[A-Za-z]?)$")
 _DOMAIN_ID = re.compile(r"^[0-9][A-Za-z0-9]{3}[A-Za-z0-9]\d{2}$")
 
@@ -112,15 +112,9 @@ def read_boundaries(path: str | Path) -> dict[str, str]:
 
 
 def structure_stem(path: Path) -> str:
-    """A structure file's name without its structure/compression extensions, lower case."""
-    name = path.name.lower()
-    changed = True
-    while changed:
-        changed = False
-        for ext in STRUCTURE_EXTENSIONS:
-            if name.endswith(ext) and len(name) > len(ext):
-                name, changed = name[: -len(ext)], True
-    return name
+    """:func:`protsteer.io.inputs.structure_stem` in lower case, also without the old ``.brk`` PDB suffix."""
+    stem = io_structure_stem(path).lower()
+    return stem[: -len(".brk")] if stem.endswith(".brk") and len(stem) > len(".brk") else stem
 
 
 def index_structure_files(directory: str | Path) -> dict[str, Path]:

@@ -1,0 +1,148 @@
+"""Click options of the shared training loop and of evaluation, used by each task's train / evaluate command.
+
+Task-specific options (data, network, sampling) stay in each command; per-task defaults are arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from protsteer.errors import ProtsteerError
+
+if TYPE_CHECKING:
+    from protsteer.tasks.training import TrainConfig, TrainResult
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+_device_option = click.option(
+    "--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."
+)
+_threads_option = click.option(
+    "--threads", type=int, default=None, help="Torch CPU threads (default: torch's choice)."
+)
+
+
+def _apply(options: list[Decorator]) -> Decorator:
+    """One decorator applying ``options`` so that they appear in ``--help`` in list order."""
+
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
+def training_options(*, batch_size: int, epochs: int, checkpoint_every: int, log_every: int) -> Decorator:
+    """The training-loop options (device, amp, threads, workers, optimizer, schedule, length, validation,
+    checkpoints, seed, resume); turn the parsed values into a config with :func:`train_config`.
+
+    Args are the per-task defaults of ``--batch-size``, ``--epochs``, ``--checkpoint-every`` (steps) and
+    ``--log-every`` (steps).
+    """
+    return _apply(
+        [
+            _device_option,
+            click.option(
+                "--amp",
+                type=click.Choice(["off", "bf16", "fp16"]),
+                default="off",
+                show_default=True,
+                help="Autocast on CUDA.",
+            ),
+            _threads_option,
+            click.option(
+                "--workers", type=int, default=0, show_default=True, help="DataLoader worker processes."
+            ),
+            click.option(
+                "--batch-size",
+                type=int,
+                default=batch_size,
+                show_default=True,
+                help="Samples per step (per rank).",
+            ),
+            click.option("--lr", type=float, default=2e-3, show_default=True),
+            click.option("--weight-decay", type=float, default=1e-4, show_default=True),
+            click.option(
+                "--schedule",
+                type=click.Choice(["cosine", "onecycle", "constant"]),
+                default="cosine",
+                show_default=True,
+            ),
+            click.option("--warmup-steps", type=int, default=100, show_default=True),
+            click.option(
+                "--max-steps", type=int, default=None, help="Total steps (default: --epochs x steps/epoch)."
+            ),
+            click.option("--epochs", type=int, default=epochs, show_default=True),
+            click.option(
+                "--time-budget",
+                type=float,
+                default=None,
+                help="Minutes; stop cleanly with a checkpoint when spent (continue with --resume).",
+            ),
+            click.option(
+                "--val-every", type=int, default=None, help="Steps between validations (default: one epoch)."
+            ),
+            click.option(
+                "--checkpoint-every", type=int, default=checkpoint_every, show_default=True, help="Steps."
+            ),
+            click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True),
+            click.option(
+                "--log-every",
+                type=int,
+                default=log_every,
+                show_default=True,
+                help="Steps between progress lines.",
+            ),
+            click.option("--seed", type=int, default=0, show_default=True),
+            click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out."),
+        ]
+    )
+
+
+def train_config(out_dir: Path, options: dict[str, Any]) -> TrainConfig:
+    """The :class:`~protsteer.tasks.training.TrainConfig` of the values parsed by :func:`training_options`."""
+    from protsteer.tasks.training import TrainConfig
+
+    fields = dict(options)
+    fields["time_budget_min"] = fields.pop("time_budget")
+    return TrainConfig(out_dir=out_dir, **fields)
+
+
+def evaluation_options(*, batch_size: int) -> Decorator:
+    """``--device``, ``--threads``, ``--batch-size`` (default ``batch_size``) and ``--seed`` of evaluation."""
+    return _apply(
+        [
+            _device_option,
+            _threads_option,
+            click.option("--batch-size", type=int, default=batch_size, show_default=True),
+            click.option(
+                "--seed", type=int, default=0, show_default=True, help="Seed of the random rotations."
+            ),
+        ]
+    )
+
+
+def parse_network_options(text: str) -> dict[str, Any]:
+    """``--network-options`` JSON -> dict of network overrides; ProtsteerError unless a JSON object."""
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ProtsteerError(f"--network-options is not JSON: {err}") from err
+    if not isinstance(overrides, dict):
+        raise ProtsteerError("--network-options must be a JSON object")
+    return overrides
+
+
+def echo_train_result(selection_metric: str, result: TrainResult) -> None:
+    """One line: why training stopped, at which step, and the best val value of ``selection_metric``."""
+    best = (result.best_metrics or {}).get(selection_metric, float("nan"))
+    click.echo(
+        f"{result.stopped} at step {result.step}/{result.total_steps} in {result.elapsed_s / 60:.1f} min; "
+        f"best val {selection_metric} {best:.4f} at step {result.best_step}; run dir {result.run_dir}"
+    )
