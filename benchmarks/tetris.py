@@ -56,6 +56,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="most training steps")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
     parser.add_argument(
+        "--target-loss", type=float, default=0.01, help="stop once every shape is right below this"
+    )
+    parser.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout before the last layer of both heads"
+    )
+    parser.add_argument(
         "--jitter", type=float, default=0.5, help="random training translations in [-j, j]^3 voxels (0: none)"
     )
     parser.add_argument("--copies", type=int, default=2, help="translated copies of each shape per step")
@@ -75,7 +81,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    steerable_options = dict(STEERABLE, **({"band_limit": args.band_limit} if args.band_limit else {}))
+    steerable_options = dict(STEERABLE, dropout=args.dropout)
+    if args.band_limit:
+        steerable_options["band_limit"] = args.band_limit
+    plain_options = dict(PLAIN, dropout=args.dropout)
     generator = torch.Generator().manual_seed(1234)
     orientation = (
         random_rotations(1, generator=generator, dtype=torch.float64)[0]
@@ -89,11 +98,11 @@ def main() -> None:
         f"tetris: train 8 grids (canonical), test {test_x.shape[0]} grids ({args.rotations} random rotations)"
     )
     print(f"grid {args.grid}^3, unit {args.unit} voxels, sigma {args.sigma} voxels, {args.threads} threads")
-    print(f"steerable: {steerable_options}; plain: {PLAIN}")
+    print(f"steerable: {steerable_options}; plain: {plain_options}")
 
     builders = {
         "steerable": lambda: SteerableCNN(1, 8, **steerable_options),
-        "cnn": lambda: PlainCNN3d(1, 8, **PLAIN),
+        "cnn": lambda: PlainCNN3d(1, 8, **plain_options),
     }
     results = {}
     for name, build in builders.items():
@@ -112,7 +121,7 @@ def main() -> None:
                 copies=args.copies,
                 max_steps=args.steps,
                 lr=args.lr,
-                target_loss=0.01,
+                target_loss=args.target_loss,
             )
             train_acc = float(per_shape_accuracy(network, train_x, train_y).mean())
             per_shape = per_shape_accuracy(network, test_x, test_y)
