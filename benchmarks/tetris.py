@@ -25,11 +25,11 @@ from protsteer.so3 import random_rotations
 
 STEERABLE = {
     "preset": "tiny",
-    "stages": [[4, 4, 2, 1], [8, 8, 4], [16, 8, 4]],
-    "blocks": [0, 1, 1],
+    "stages": [[4, 4, 2, 1], [8, 4, 2]],
+    "blocks": [0, 2],
     "input_downsample": False,
 }
-PLAIN = {"preset": "tiny", "stages": [3, 5, 5], "blocks": [0, 1, 1], "input_downsample": False}
+PLAIN = {"preset": "tiny", "stages": [2, 4], "blocks": [0, 2], "input_downsample": False}
 
 
 def per_shape_accuracy(
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument(
         "--dropout", type=float, default=0.0, help="dropout before the last layer of both heads"
     )
+    parser.add_argument("--no-batch-norm", action="store_true", help="build both networks without batch norm")
     parser.add_argument(
         "--jitter", type=float, default=0.5, help="random training translations in [-j, j]^3 voxels (0: none)"
     )
@@ -81,10 +82,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    steerable_options = dict(STEERABLE, dropout=args.dropout)
+    steerable_options = dict(STEERABLE, dropout=args.dropout, batch_norm=not args.no_batch_norm)
     if args.band_limit:
         steerable_options["band_limit"] = args.band_limit
-    plain_options = dict(PLAIN, dropout=args.dropout)
+    plain_options = dict(PLAIN, dropout=args.dropout, batch_norm=not args.no_batch_norm)
     generator = torch.Generator().manual_seed(1234)
     orientation = (
         random_rotations(1, generator=generator, dtype=torch.float64)[0]
