@@ -43,9 +43,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time (seconds) of ``fn()`` over ``repeats`` runs after two warm-up runs."""
-    for _ in range(2):
+def time_call(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 2) -> float:
+    """Median wall time (seconds) of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
         fn()
     _sync(device)
     times = []
@@ -105,7 +105,7 @@ def compare_layers(
     autocast_dtype: torch.dtype | None,
     repeats: int,
 ) -> dict[str, dict[str, float]]:
-    """Seconds per call for each layer and mode: ``{layer: {mode: seconds}}``; modes interleaved per layer."""
+    """Median seconds per call for each layer and mode: ``{layer: {mode: seconds}}``."""
     torch.manual_seed(0)
     x = torch.randn(batch, FIELDS.dim, grid, grid, grid, device=device, requires_grad=True)
     layers: dict[str, nn.Module] = {
@@ -118,11 +118,14 @@ def compare_layers(
     results: dict[str, dict[str, float]] = {name: {} for name in layers}
     closures = {name: layer_modes(layer.to(device), x, autocast_dtype) for name, layer in layers.items()}
     for mode in ("train fwd", "train fwd+bwd", "eval fwd"):
-        # alternate the layers over several rounds so that load changes hit all of them alike
+        for name in layers:  # warm-up (fills the eval-mode kernel cache)
+            for _ in range(2):
+                closures[name][mode]()
+        # alternate the layers call by call so that load changes on a shared machine hit all of them alike
         samples: dict[str, list[float]] = {name: [] for name in layers}
-        for _ in range(3):
+        for _ in range(repeats):
             for name in layers:
-                samples[name].append(time_call(closures[name][mode], device, max(1, repeats // 3)))
+                samples[name].append(time_call(closures[name][mode], device, 1, warmup=0))
         for name in layers:
             results[name][mode] = statistics.median(samples[name])
     return results
@@ -180,7 +183,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
-    parser.add_argument("--repeats", type=int, default=6, help="timed calls per mode and layer")
+    parser.add_argument("--repeats", type=int, default=9, help="timed calls per mode and layer")
     parser.add_argument(
         "--networks", action="store_true", help="also time the network presets and basis build"
     )

@@ -99,6 +99,7 @@ def test_presets_grow_and_plain_presets_match_feature_widths():
         steerable = STEERABLE_PRESETS[preset]
         assert options["stages"] == [FieldType(m).dim for m in steerable["stages"]]
         assert options["blocks"] == steerable["blocks"]
+        assert options["kernel_size"] == steerable["kernel_size"]
 
 
 def test_any_grid_size_runs():
@@ -106,3 +107,17 @@ def test_any_grid_size_runs():
     with torch.no_grad():
         for size in (9, 16, 21):
             assert net(torch.randn(1, 2, size, size, size)).shape == (1, 3)
+
+
+def test_configs_saved_before_an_option_existed_still_build():
+    """Weights files keep expanded configs; options added later must default to the old behaviour."""
+    old = {
+        "arch": "steerable", "in_channels": 5, "n_outputs": 20, "preset": "small",
+        "stages": [[8, 4, 2], [16, 8, 4], [32, 16, 8]], "blocks": [0, 1, 1], "kernel_size": [5, 5, 3],
+        "residual": False, "input_downsample": True, "band_limit": "compromise", "activation": "relu",
+        "batch_norm": True, "field_dropout": 0.0, "pool_norms": True, "head_hidden": 128, "dropout": 0.1,
+    }  # fmt: skip
+    net = build_network(old)
+    assert net.config["pool_window"] == "cube" and net.pool.window == "cube"
+    assert net.config["band_limit"] == "compromise"
+    assert all(m.band_limit == "compromise" for m in net.modules() if hasattr(m, "band_limit"))

@@ -25,7 +25,7 @@ PLAIN_PRESETS: dict[str, dict[str, Any]] = {
         "dropout": 0.0,
     },
     "small": {
-        "stages": [30, 60],
+        "stages": [15, 30],
         "blocks": [0, 2],
         "kernel_size": 5,
         "residual": False,

@@ -45,11 +45,12 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "batch_norm": True,
         "field_dropout": 0.0,
         "pool_norms": True,
+        "pool_window": "cube",
         "head_hidden": 32,
         "dropout": 0.0,
     },
     "small": {
-        "stages": [[8, 4, 2], [16, 8, 4]],
+        "stages": [[4, 2, 1], [8, 4, 2]],
         "blocks": [0, 2],
         "kernel_size": 5,
         "residual": False,
@@ -59,6 +60,7 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "batch_norm": True,
         "field_dropout": 0.0,
         "pool_norms": True,
+        "pool_window": "cube",
         "head_hidden": 64,
         "dropout": 0.1,
     },
@@ -73,6 +75,7 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "batch_norm": True,
         "field_dropout": 0.0,
         "pool_norms": True,
+        "pool_window": "cube",
         "head_hidden": 128,
         "dropout": 0.2,
     },
@@ -134,7 +137,8 @@ class SteerableCNN(nn.Module):
             ``blocks`` (blocks per stage after the stem / the stage's downsampling), ``kernel_size`` (int or
             one per stage, odd, voxels), ``residual``, ``input_downsample`` (anti-aliased stride 2 on the
             input first), ``band_limit``, ``activation``, ``batch_norm``, ``field_dropout``, ``pool_norms``,
-            ``head_hidden``, ``dropout`` (head).
+            ``pool_window`` (``"cube"`` or ``"ball"``, see ``GlobalInvariantPool``), ``head_hidden``,
+            ``dropout`` (head).
     """
 
     def __init__(self, in_channels: int, n_outputs: int, **config: Any) -> None:
@@ -174,7 +178,7 @@ class SteerableCNN(nn.Module):
             if cfg["field_dropout"] > 0:
                 layers.append(FieldDropout(current, cfg["field_dropout"]))
         self.features = nn.Sequential(*layers)
-        self.pool = GlobalInvariantPool(current, norms=cfg["pool_norms"])
+        self.pool = GlobalInvariantPool(current, norms=cfg["pool_norms"], window=cfg["pool_window"])
         self.head = nn.Sequential(
             nn.Linear(self.pool.out_type.dim, cfg["head_hidden"]),
             nn.ReLU(),

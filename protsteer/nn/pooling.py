@@ -18,19 +18,24 @@ from protsteer.nn.grid import centred_padding
 from protsteer.nn.nonlinearities import field_norms
 
 
-def gaussian_taps(sigma: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Normalised 1D Gaussian filter ``[2 ceil(2 sigma) + 1]`` with standard deviation ``sigma`` (voxels)."""
+def gaussian_kernel3d(sigma: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalised isotropic Gaussian ``[k, k, k]``, ``k = 2 ceil(2 sigma) + 1``, std ``sigma`` (voxels).
+
+    Computed from the squared radius (a sum of integers, exact), so it is exactly symmetric under the 24
+    rotations of the cube.
+    """
     radius = max(1, math.ceil(2.0 * sigma))
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    return (taps / taps.sum()).to(dtype)
+    axis = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    squared = axis[:, None, None] ** 2 + axis[None, :, None] ** 2 + axis[None, None, :] ** 2
+    kernel = torch.exp(-0.5 * squared / sigma**2)
+    return (kernel / kernel.sum()).to(dtype)
 
 
 class LowPassDownsample3d(nn.Module):
     """Gaussian low-pass filter then subsampling by ``stride`` (the anti-aliasing of the paper).
 
     ``[B, C, X, Y, Z]`` -> ``[B, C, X', Y', Z']`` with centred output grids (odd ``X`` -> ``X'`` odd when
-    possible: 21 -> 11 -> 5 -> 3 for stride 2). The 3D Gaussian is applied as three 1D passes.
+    possible: 21 -> 11 -> 5 -> 3 for stride 2). One depthwise 3D convolution (the same filter per channel).
 
     Args:
         field_type: type of input and output (only its ``dim`` matters: the filter acts per channel).
@@ -46,23 +51,16 @@ class LowPassDownsample3d(nn.Module):
         self.in_type = self.out_type = field_type
         self.stride = int(stride)
         self.sigma = 0.5 * math.sqrt(stride * stride - 1) if sigma is None else float(sigma)
-        taps = gaussian_taps(self.sigma) if self.sigma > 0 else torch.ones(1)
-        self.register_buffer("taps", taps, persistent=False)
+        kernel = gaussian_kernel3d(self.sigma) if self.sigma > 0 else torch.ones(1, 1, 1)
+        self.register_buffer("kernel", kernel[None, None], persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, X, Y, Z]`` -> ``[B, C, X', Y', Z']``."""
-        batch, channels = x.shape[:2]
-        k = self.taps.shape[0]
-        out = x.reshape(batch * channels, 1, *x.shape[2:])
-        out, padding = centred_padding(out, k, self.stride)
-        taps = self.taps.to(out.dtype)
-        for axis in range(3):
-            shape = [1, 1, 1, 1, 1]
-            shape[2 + axis] = k
-            stride, pad = [1, 1, 1], [0, 0, 0]
-            stride[axis], pad[axis] = self.stride, padding[axis]
-            out = F.conv3d(out, taps.view(shape), stride=stride, padding=pad)
-        return out.reshape(batch, channels, *out.shape[2:])
+        channels = x.shape[1]
+        k = self.kernel.shape[-1]
+        x, padding = centred_padding(x, k, self.stride)
+        weight = self.kernel.to(x.dtype).expand(channels, 1, k, k, k)
+        return F.conv3d(x, weight, stride=self.stride, padding=padding, groups=channels)
 
     def extra_repr(self) -> str:
         return f"stride={self.stride}, sigma={self.sigma:.3f}"
@@ -98,28 +96,51 @@ class GlobalInvariantPool(nn.Module):
 
     Scalars are averaged over space; with ``norms=True`` each field of order l > 0 contributes the spatial
     mean of its pointwise norm (computed in at least float32). Output order: scalars, then one norm per
-    l > 0 field.
+    l > 0 field. ``window="ball"`` averages only over the voxels inside the ball inscribed in the grid, so
+    that the corners of the cubic box (where zero padding meets the content differently for each
+    orientation) do not enter the invariants; ``"cube"`` averages over the whole grid.
 
     Args:
         field_type: type of the input.
         norms: include the norms of the l > 0 fields (otherwise only the scalars are kept).
+        window: ``"cube"`` or ``"ball"``.
     """
 
-    def __init__(self, field_type: FieldType, norms: bool = True) -> None:
+    def __init__(self, field_type: FieldType, norms: bool = True, window: str = "cube") -> None:
         super().__init__()
+        if window not in ("cube", "ball"):
+            raise ValueError(f"window must be 'cube' or 'ball', got {window!r}")
         self.in_type = field_type
         self.norms = norms
+        self.window = window
         n_out = field_type.n_fields if norms else field_type.n_scalars
         self.out_type = FieldType([n_out])
+
+    def _weights(self, shape: torch.Size, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
+        """``[X, Y, Z]`` averaging weights (summing to 1) of the ball window, or None for the cube."""
+        if self.window == "cube":
+            return None
+        axes = [torch.arange(n, device=device, dtype=dtype) - (n - 1) / 2 for n in shape]
+        squared = sum(torch.meshgrid(*[a.square() for a in axes], indexing="ij"))
+        radius = (min(shape) - 1) / 2
+        inside = (squared <= radius * radius + 1e-6).to(dtype)
+        return inside / inside.sum()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, dim, X, Y, Z]`` -> ``[B, out_type.dim]`` in the dtype of ``x``."""
         blocks = self.in_type.split(x)
         compute_dtype = torch.promote_types(x.dtype, torch.float32)
-        parts = [blocks[0].flatten(1, 2).to(compute_dtype).mean(dim=(2, 3, 4))] if 0 in blocks else []
+        weights = self._weights(x.shape[2:], x.device, compute_dtype)
+
+        def mean(values: torch.Tensor) -> torch.Tensor:
+            if weights is None:
+                return values.mean(dim=(-3, -2, -1))
+            return (values * weights).sum(dim=(-3, -2, -1))
+
+        parts = [mean(blocks[0].flatten(1, 2).to(compute_dtype))] if 0 in blocks else []
         if self.norms:
-            parts += [field_norms(block).mean(dim=(2, 3, 4)) for l, block in blocks.items() if l > 0]
+            parts += [mean(field_norms(block)) for l, block in blocks.items() if l > 0]
         return torch.cat(parts, dim=1).to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"{self.in_type} -> {self.out_type}, norms={self.norms}"
+        return f"{self.in_type} -> {self.out_type}, norms={self.norms}, window={self.window!r}"
