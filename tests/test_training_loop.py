@@ -203,3 +203,30 @@ def test_ddp_two_ranks_gloo_matches_one_rank_with_double_batch(tmp_path):
     train_json = json.loads((tmp_path / "ddp" / "train.json").read_text())
     assert train_json["world_size"] == 2
     assert len(MetricsLog(tmp_path / "ddp").rows()) == 2
+
+
+def test_init_weights_starts_a_new_run_from_another_runs_network(tmp_path):
+    train(ToyTask(), _config(tmp_path / "a"))
+    source = checkpoint_paths(tmp_path / "a")[-1]
+    train(ToyTask(), _config(tmp_path / "b", init_weights=source, lr=0.0, max_steps=1, val_every=1))
+    started = _final_weights(tmp_path / "b")
+    assert all(torch.equal(value, _final_weights(tmp_path / "a")[name]) for name, value in started.items())
+    assert json.loads((tmp_path / "b" / "train.json").read_text())["config"]["init_weights"] == str(source)
+
+    class OtherTask(ToyTask):
+        name = "other"
+
+    with pytest.raises(ProtsteerError, match="task 'toy'"):
+        train(OtherTask(), _config(tmp_path / "c", init_weights=source))
+
+
+def test_network_check_names_the_differing_option_and_accepts_configs_saved_before_an_option_existed():
+    from protsteer.networks import build_network
+    from protsteer.tasks.training import _check_same_network
+
+    tiny = {"arch": "steerable", "in_channels": 2, "n_outputs": 3, "preset": "tiny"}
+    requested = build_network(tiny).config
+    saved_before_pool_window = {k: v for k, v in requested.items() if k != "pool_window"}
+    _check_same_network(saved_before_pool_window, requested, "checkpoint", "run")
+    with pytest.raises(ProtsteerError, match=r"checkpoint network differs.*head_hidden=7"):
+        _check_same_network({**requested, "head_hidden": 7}, requested, "checkpoint", "run")

@@ -57,15 +57,18 @@ def test_neighbor_pairs_match_brute_force(ball):
     assert len(empty[0]) == len(empty[1]) == 0
 
 
-def test_environments_equal_brute_force_selection(metallo):
-    spec = RESIDUE_SPEC
+@pytest.mark.parametrize("spec", [VoxelSpec(), RESIDUE_SPEC], ids=["box", "crop-ball"])
+def test_environments_equal_brute_force_selection(metallo, spec):
     envs = residue_environments(metallo, spec)
     assert envs.n_env == metallo.n_residues and envs.residue_rows.tolist() == list(range(metallo.n_residues))
     membership = channel_membership(metallo.element, metallo.atom_name, metallo.residue_index, spec.channels)
     centres = environment_centres(metallo)
     for row in (0, 5, 57, metallo.n_residues - 1):
         delta = metallo.coords - centres[row]
-        inside = (np.abs(delta) <= spec.reach).all(axis=1)
+        if spec.crop_radius is None:
+            inside = (np.abs(delta) <= spec.reach).all(axis=1)
+        else:
+            inside = (delta**2).sum(axis=1) <= spec.crop_radius**2
         own_sidechain = (metallo.residue_index == row) & metallo.is_sidechain
         atoms = np.flatnonzero(inside & ~own_sidechain)
         expected = sorted(
@@ -210,3 +213,23 @@ def test_backbone_sidechain_channel_split(metallo):
     assert selenium.any() and membership[selenium, 3].all()
     envs = residue_environments(metallo, spec, residue_mask=np.arange(5))
     assert envs.voxelize().shape == (5, 4, 21, 21, 21)
+
+
+def test_crop_ball_gives_every_orientation_the_same_atoms(metallo):
+    """A cube's corners hold different atoms in each orientation; the crop ball holds the same ones."""
+    rotations = random_rotations(8, generator=torch.Generator().manual_seed(3), dtype=torch.float64).float()
+    spread = {}
+    for name, spec in (("box", VoxelSpec()), ("ball", RESIDUE_SPEC)):
+        envs = residue_environments(metallo, spec, residue_mask=[5, 57], rotatable=True)
+        totals = torch.stack(
+            [envs.voxelize(rotations[[i, i]]).sum(dim=(1, 2, 3, 4)) for i in range(len(rotations))]
+        )  # [rotations, environments]: density inside the grid
+        spread[name] = float((totals.std(dim=0) / totals.mean(dim=0)).max())
+    assert spread["ball"] < 2e-3 and spread["box"] > 10 * spread["ball"], spread
+    with pytest.raises(ProtsteerError, match="crop_radius"):
+        VoxelSpec(crop_radius=0.0)
+    saved_before_crop = {k: v for k, v in RESIDUE_SPEC.to_dict().items() if k != "crop_radius"}
+    assert VoxelSpec.from_dict(saved_before_crop) == VoxelSpec()
+    assert VoxelSpec.from_dict(RESIDUE_SPEC.to_dict()) == RESIDUE_SPEC
+    assert RESIDUE_SPEC.rotation_reach == 9.0
+    assert VoxelSpec(crop_radius=99.0).rotation_reach == VoxelSpec().rotation_reach

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -77,6 +78,13 @@ def train() -> None:
     show_default=True,
     help="Family weight ~ sqrt(size), uniform, or proportional to size.",
 )
+@click.option(
+    "--crop-radius",
+    type=float,
+    default=9.0,
+    show_default=True,
+    help="Keep atoms within this many Angstrom of the virtual C-beta (0: the whole 21 A box).",
+)
 @training_options(batch_size=32, epochs=20, checkpoint_every=1000, log_every=50)
 def propensity(
     data_dir: Path,
@@ -89,6 +97,7 @@ def propensity(
     samples_per_epoch: int,
     val_samples: int,
     family_weighting: str,
+    crop_radius: float,
     **options,
 ) -> None:
     """Train the amino-acid propensity network on --data's train split, select on val.
@@ -98,6 +107,7 @@ def propensity(
       protsteer train propensity --data ../shared/data --out runs/prop --threads 2 --time-budget 60
       protsteer train propensity --data ../shared/data --out runs/prop --resume     # continue
       protsteer train propensity --data ../shared/data --out runs/cnn --arch plain
+      protsteer train propensity --data ../shared/data --out runs/ft --init-weights old-run/best.pt
       torchrun --nproc-per-node 4 cli.py train propensity --data D --out R --device cuda --amp bf16
     """
     from protsteer.tasks.propensity.task import PropensityData, PropensityTask
@@ -109,7 +119,7 @@ def propensity(
     data = PropensityData(
         data_dir=data_dir,
         cache_dir=cache_dir or default_cache_dir(),
-        spec=RESIDUE_SPEC,
+        spec=dataclasses.replace(RESIDUE_SPEC, crop_radius=crop_radius if crop_radius > 0 else None),
         family_weighting=family_weighting,
         samples_per_epoch=samples_per_epoch,
         val_samples=val_samples,

@@ -101,6 +101,13 @@ def training_options(*, batch_size: int, epochs: int, checkpoint_every: int, log
             ),
             click.option("--seed", type=int, default=0, show_default=True),
             click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out."),
+            click.option(
+                "--init-weights",
+                type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                default=None,
+                help="Start from the network weights of this checkpoint or weights file (fine-tuning; "
+                "optimizer and schedule start afresh; the network options must match).",
+            ),
         ]
     )
 

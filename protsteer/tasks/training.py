@@ -150,6 +150,10 @@ class TrainConfig:
         keep_checkpoints: how many step checkpoints to keep (``best.pt`` is kept separately).
         log_every: log train loss and throughput every this many steps.
         resume: continue from the newest checkpoint in ``out_dir``.
+        init_weights: start a new run from the network weights of this training checkpoint or weights file
+            (fine-tuning, e.g. after a change of input preprocessing); the optimizer, schedule and step count
+            start afresh. The stored network config must equal the requested one. Ignored on ``--resume``
+            once the run has its own checkpoints.
     """
 
     out_dir: Path
@@ -175,9 +179,11 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 50
     resume: bool = False
+    init_weights: Path | None = None
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
+        self.init_weights = None if self.init_weights is None else Path(self.init_weights)
         if self.schedule not in SCHEDULES:
             raise ProtsteerError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.amp not in AMP_MODES:
@@ -191,6 +197,7 @@ class TrainConfig:
         """The options as a JSON-serialisable dict."""
         values = dataclasses.asdict(self)
         values["out_dir"] = str(self.out_dir)
+        values["init_weights"] = None if self.init_weights is None else str(self.init_weights)
         return values
 
 
@@ -584,6 +591,10 @@ def _train(
         raise ProtsteerError("run directory already has checkpoints; use --resume or another --out", run_dir)
     else:
         torch.manual_seed(derive_seed(config.seed, rank, 0xD0))
+    if step == 0 and config.init_weights is not None:
+        model.load_state_dict(_initial_state(config.init_weights, task, network_config))
+        if is_main:
+            logger.info("network initialised from %s", config.init_weights)
     sampler.start_step = step
 
     if is_main:
@@ -797,11 +808,7 @@ def _check_compatible(
 ) -> None:
     if state["task"] != task.name:
         raise ProtsteerError(f"checkpoint is for task {state['task']!r}, not {task.name!r}", path)
-    if network_config is not None and state["network"] != network_config:
-        saved = state["network"] or {}
-        differ = sorted(k for k in set(saved) | set(network_config) if saved.get(k) != network_config.get(k))
-        shown = ", ".join(f"{k}={saved.get(k)!r} (requested {network_config.get(k)!r})" for k in differ)
-        raise ProtsteerError(f"checkpoint network differs from the requested one: {shown}", path)
+    _check_same_network(state["network"], network_config, "checkpoint", path)
     requested = (config.batch_size, world_size, config.seed)
     if (state["batch_size"], state["world_size"], state["seed"]) != requested:
         logger.warning(
@@ -814,6 +821,43 @@ def _check_compatible(
             state["world_size"],
             state["seed"],
         )
+
+
+def _initial_state(path: Path, task: TrainingTask, network_config: dict | None) -> dict[str, torch.Tensor]:
+    """The model state dict of ``path`` (a training checkpoint or a weights file), checked against the task
+    and the requested network config."""
+    from protsteer.io.weights import load_weights
+
+    try:
+        state = load_checkpoint(path, "cpu")
+        saved_task, saved_network, model_state = state["task"], state["network"], state["model"]
+    except ProtsteerError:
+        weights = load_weights(path)
+        saved_task, saved_network = weights.task, weights.network_config
+        model_state = weights.model.state_dict()
+    if saved_task != task.name:
+        raise ProtsteerError(f"--init-weights are for task {saved_task!r}, not {task.name!r}", path)
+    _check_same_network(saved_network, network_config, "--init-weights", path)
+    return model_state
+
+
+def _check_same_network(saved: dict | None, requested: dict | None, what: str, path: Path) -> None:
+    """Raise a one-line error naming the config keys where ``saved`` differs from ``requested``."""
+    if requested is None or saved == requested:
+        return
+    if saved:  # expand with today's defaults: options added since the file was saved keep the old behaviour
+        from protsteer.networks import build_network
+
+        try:
+            saved = build_network(saved).config
+        except ProtsteerError:
+            pass
+        if saved == requested:
+            return
+    saved = saved or {}
+    differ = sorted(k for k in set(saved) | set(requested) if saved.get(k) != requested.get(k))
+    shown = ", ".join(f"{k}={saved.get(k)!r} (requested {requested.get(k)!r})" for k in differ)
+    raise ProtsteerError(f"{what} network differs from the requested one: {shown}", path)
 
 
 def _summary(metrics: dict[str, float]) -> str:

@@ -2,10 +2,11 @@
 
 Stable public API (everything importable from ``protsteer.voxel``)::
 
-    VoxelSpec(box_size=21.0, voxel_size=1.0, sigma=0.75, channels=("C","N","O","S","other"), truncation=3.0)
+    VoxelSpec(box_size=21.0, voxel_size=1.0, sigma=0.75, channels=("C","N","O","S","other"), truncation=3.0,
+              crop_radius=None)
         frozen; lengths in Angstrom; .grid_size (G = box_size / voxel_size, 21), .n_channels, .cutoff,
         .reach, .rotation_reach, .voxel_centres(), .to_dict() / VoxelSpec.from_dict().
-        Presets: RESIDUE_SPEC (= VoxelSpec()), DOMAIN_CA_SPEC (50^3 x 2 A, sigma 1, ("CA",)),
+        Presets: RESIDUE_SPEC (= VoxelSpec(crop_radius=9.0)), DOMAIN_CA_SPEC (50^3 x 2 A, sigma 1, ("CA",)),
         DOMAIN_ATOM_SPEC (50^3 x 2 A, sigma 1, atom types). Channel names: see protsteer.voxel.spec.
 
     residue_environments(structure, spec=RESIDUE_SPEC, residue_mask=None, rotatable=False) -> Environments

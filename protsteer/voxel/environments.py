@@ -5,7 +5,8 @@ atoms: ligands, metals, ...) inside the cube of half-edge :attr:`VoxelSpec.reach
 (ideal geometry from N, CA, C, so glycine is not revealed; CA when N or C is missing), except r's own side
 chain (every atom but N, CA, C, O, OXT, so CB too). With ``rotatable=True`` the region is the ball of radius
 :attr:`VoxelSpec.rotation_reach` instead, which holds every atom that can reach the grid under any rotation
-about the centre: use it whenever :func:`voxelize` gets ``rotations``.
+about the centre: use it whenever :func:`voxelize` gets ``rotations``. A spec with
+:attr:`VoxelSpec.crop_radius` always selects the ball of that radius (capped by the rotation reach).
 """
 
 from __future__ import annotations
@@ -145,14 +146,15 @@ def residue_environments(
         structure.element, structure.atom_name, structure.residue_index, spec.channels
     )
     useful = membership.any(axis=1)
-    reach = spec.rotation_reach if rotatable else spec.reach
+    ball = rotatable or spec.crop_radius is not None
+    reach = spec.rotation_reach if ball else spec.reach
     env_model = structure.residues.model[rows]
     parts = []
     for model in np.unique(env_model):  # rows are in table order, so each model's environments are a block
         envs = np.flatnonzero(env_model == model)
         atoms = np.flatnonzero(useful & (structure.atom_model == model))
         env_local, atom_local, offsets = neighbor_offsets(
-            structure.coords[atoms], centres[envs], reach, ball=rotatable
+            structure.coords[atoms], centres[envs], reach, ball=ball
         )
         parts.append((envs[env_local], atoms[atom_local], offsets))
     if not parts:
