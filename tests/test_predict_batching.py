@@ -127,3 +127,29 @@ def test_a_dying_reader_process_fails_only_its_input(prepared, tmp_path, monkeyp
     assert isinstance(by_id["missing"], PrepareFailure) and by_id["missing"].stage == "read"
     for name in ("tenascin", "head"):
         assert isinstance(by_id[name], PreparedInput) and by_id[name].n_env > 0
+
+
+def test_orientation_averaging_is_the_mean_probability_over_the_orientation_set(tmp_path):
+    from protsteer.so3 import orientation_set
+
+    weights = load_weights(tiny_weights(tmp_path / "tiny.pt"))
+    path = write_valid_structures(tmp_path / "in")[1]
+    item = [InputFile(path, "head")]
+    rotatable = PrepareOptions(policy=ReadPolicy(), spec=TINY_SPEC, rotatable=True)
+    (entry,) = prepared_inputs(item, rotatable, workers=0)
+    averaging = BatchedPredictor(weights.model, 20, torch.device("cpu"), 8, orientations=3)
+    ((_, averaged),) = averaging.run([entry])
+    probabilities = []
+    with torch.no_grad():
+        for rotation in orientation_set(3):
+            grids = entry.environments.voxelize(rotations=rotation.expand(entry.n_env, 3, 3))
+            probabilities.append(torch.softmax(weights.model(grids).double(), dim=1))
+    expected = torch.stack(probabilities).mean(0).log().numpy()
+    assert np.allclose(averaged, expected, atol=1e-5)
+    (plain_entry,) = prepared_inputs(item, PrepareOptions(policy=ReadPolicy(), spec=TINY_SPEC), workers=0)
+    ((_, one),) = BatchedPredictor(weights.model, 20, torch.device("cpu"), 8).run([plain_entry])
+    ((_, one_rotatable),) = BatchedPredictor(weights.model, 20, torch.device("cpu"), 8).run([entry])
+    assert np.allclose(one, one_rotatable, atol=1e-6)  # the extra atoms of the rotatable ball add nothing
+    assert np.abs(averaged - one).max() > 1e-5  # the other orientations do change the result
+    assert np.allclose(orientation_set(3)[0], np.eye(3))
+    assert torch.equal(orientation_set(3), orientation_set(3))  # a fixed set: results are reproducible

@@ -98,6 +98,14 @@ def test_train_resume_export_evaluate(mini_data, tmp_path):
     per_family = (out / "per_family.tsv").read_text().splitlines()
     assert len(per_family) == 3
 
+    averaged = tmp_path / "eval-orientations"
+    paths[paths.index(str(out))] = str(averaged)
+    result = runner.invoke(cli, ["evaluate", "propensity", *paths, *options, "--orientations", "3"])
+    assert result.exit_code == 0, result.output
+    summary3 = json.loads((averaged / "summary.json").read_text())
+    assert summary3["orientations"] == 3 and 0 <= summary3["rotation"]["top1_agreement"] <= 1
+    assert summary3["per_residue"]["log_loss"] != summary["per_residue"]["log_loss"]
+
 
 def test_train_refuses_bad_data_dir_with_one_line(tmp_path):
     args = [

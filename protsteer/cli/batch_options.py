@@ -121,6 +121,14 @@ runtime_options = _stack(
         show_default=True,
         help="Network arithmetic on CUDA (bf16/fp16 autocast is faster; CPU always uses fp32).",
     ),
+    click.option(
+        "--orientations",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Average the probabilities over this many orientations of each environment (the input one "
+        "and fixed random rotations): more robust to how the structure is oriented, K times slower.",
+    ),
 )
 
 logging_options = _stack(
@@ -200,6 +208,7 @@ def request_from_options(ctx: click.Context, options: dict[str, Any], out: Path 
         batch_size=options["batch_size"],
         workers=options["workers"],
         precision=options["precision"],
+        orientations=options["orientations"],
         output=OutputOptions(
             fmt=fmt, columns=split_columns(options["columns"]), per_input=options["per_input"], target=target
         ),

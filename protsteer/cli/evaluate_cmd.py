@@ -47,6 +47,13 @@ def evaluate() -> None:
 )
 @click.option("--no-rotations", is_flag=True, help="Skip the rotational-robustness pass (halves the time).")
 @click.option(
+    "--orientations",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Average over this many orientations per environment, as predict --orientations (K times slower).",
+)
+@click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -60,6 +67,7 @@ def propensity(
     out_dir: Path | None,
     max_residues: int,
     no_rotations: bool,
+    orientations: int,
     cache_dir: Path | None,
     device: str,
     threads: int | None,
@@ -73,6 +81,7 @@ def propensity(
     Examples:
       protsteer evaluate propensity --data ../shared/data --split test --out eval/test
       protsteer evaluate propensity --weights runs/prop/best-weights.pt --data ../shared/data --split val
+      protsteer evaluate propensity --data ../shared/data --split val --orientations 4
     """
     import torch
 
@@ -96,6 +105,7 @@ def propensity(
             "split": split,
             "max_residues": max_residues,
             "rotations": not no_rotations,
+            "orientations": orientations,
             "device": str(resolved),
             "batch_size": batch_size,
             "seed": seed,
@@ -111,6 +121,7 @@ def propensity(
         batch_size=batch_size,
         device=resolved,
         seed=seed,
+        orientations=orientations,
     )
     write_evaluation(evaluation, out_dir)
     write_run_json(out_dir, {**record, "weights_sha256": loaded.sha256, "summary": evaluation.summary})

@@ -12,6 +12,7 @@ from protsteer.so3.harmonics import spherical_harmonics
 from protsteer.so3.rotations import (
     character,
     cube_rotations,
+    orientation_set,
     quaternion_to_matrix,
     random_rotations,
     rotate_grid,
@@ -23,6 +24,7 @@ __all__ = [
     "character",
     "clebsch_gordan",
     "cube_rotations",
+    "orientation_set",
     "quaternion_to_matrix",
     "random_rotations",
     "rotate_grid",

@@ -64,6 +64,15 @@ def random_rotations(
     return quaternion_to_matrix(quaternions).to(dtype=dtype, device=device)
 
 
+def orientation_set(k: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> Tensor:
+    """A fixed set of ``k`` rotations for test-time orientation averaging: the identity first, then ``k - 1``
+    Haar-random rotations drawn from ``seed`` (the same set in every run). Returns [k, 3, 3] of ``dtype``."""
+    if k < 1:
+        raise ValueError(f"need at least one orientation, got {k}")
+    extra = random_rotations(k - 1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.cat([torch.eye(3, dtype=torch.float64)[None], extra]).to(dtype)
+
+
 def rotation_matrix(axis: Tensor | Sequence[float], angle: Tensor | float) -> Tensor:
     """Right-handed rotation by ``angle`` (radians) about ``axis`` (Rodrigues' formula).
 

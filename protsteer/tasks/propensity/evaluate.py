@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from protsteer.errors import ProtsteerError
 from protsteer.io.atomic import atomic_write_text
 from protsteer.io.tables import Column, write_table
 from protsteer.io.weights import LoadedWeights
+from protsteer.so3 import orientation_set
 from protsteer.structure.policy import ReadPolicy
 from protsteer.structure.residues import AMINO_ACIDS
 from protsteer.tasks.propensity.data import EnvironmentDataset, collate_environments, spread_subset
@@ -65,6 +67,7 @@ def evaluate_propensity(
     seed: int = 0,
     subset_seed: int = 20240531,
     cache_workers: int = 2,
+    orientations: int = 1,
 ) -> Evaluation:
     """Evaluate ``weights`` (a loaded propensity model) on ``split`` of ``data_dir``.
 
@@ -72,6 +75,9 @@ def evaluate_propensity(
         max_residues: evaluate at most this many residues, spread over families (None: all).
         rotations: also evaluate each environment under one Haar-random rotation (seeded by ``seed``) and
             report the top-1 agreement with the unrotated prediction and the rotated accuracy.
+        orientations: average the probabilities over this many orientations of each environment
+            (:func:`protsteer.so3.orientation_set`, as ``predict --orientations``); the rotated pass applies
+            each environment's random rotation first, so both passes run the same averaged predictor.
     """
     if weights.task != "propensity" or list(weights.labels) != list(AMINO_ACIDS):
         raise ProtsteerError(f"not propensity weights (task {weights.task!r})", weights.path)
@@ -90,15 +96,28 @@ def evaluate_propensity(
     dataset = EnvironmentDataset(store, samples, weights.voxel_spec)
     model = weights.model.to(device)
 
-    def run(generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        return collect_outputs(
-            model,
-            dataset,
-            collate_environments,
-            lambda batch, dev: environment_grids(batch, weights.voxel_spec, dev, generator),
-            device,
-            batch_size=batch_size,
-        )
+    def run(seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities averaged over the orientations (logits when ``orientations`` is 1)."""
+        outputs = []
+        for orientation in orientation_set(orientations) if orientations > 1 else [None]:
+            generator = None if seed is None else torch.Generator().manual_seed(seed)
+            outputs.append(
+                collect_outputs(
+                    model,
+                    dataset,
+                    collate_environments,
+                    lambda batch, dev, g=generator, r=orientation: environment_grids(
+                        batch, weights.voxel_spec, dev, g, r
+                    ),
+                    device,
+                    batch_size=batch_size,
+                )
+            )
+        targets = outputs[0][1]
+        if len(outputs) == 1:
+            return outputs[0]
+        logps = torch.stack([torch.log_softmax(logits.double(), dim=1) for logits, _ in outputs])
+        return (torch.logsumexp(logps, dim=0) - math.log(len(outputs))).float(), targets
 
     logits, targets = run(None)
     per_residue = per_residue_correct(logits, targets)
@@ -110,6 +129,7 @@ def evaluate_propensity(
         "data_dir": str(data_dir),
         "split_residues": n_split,
         "evaluated_residues": len(samples),
+        "orientations": orientations,
         "families": int(len(np.unique(samples.family))),
         "per_residue": {key: float(np.mean(value)) for key, value in per_residue.items()},
         "family_macro": family_macro(per_residue, samples.family),
@@ -117,7 +137,7 @@ def evaluate_propensity(
     for scope in ("per_residue", "family_macro"):
         summary[scope]["log_loss"] = summary[scope].pop("nll")
     if rotations:
-        rotated_logits, _ = run(torch.Generator().manual_seed(seed))
+        rotated_logits, _ = run(seed)
         rotated = per_residue_correct(rotated_logits, targets)
         agree = rotated_logits.argmax(dim=1).numpy() == predicted
         summary["rotation"] = {

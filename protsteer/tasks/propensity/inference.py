@@ -17,6 +17,7 @@ import collections
 import concurrent.futures
 import hashlib
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -29,6 +30,7 @@ import torch
 from protsteer.errors import ProtsteerError
 from protsteer.io.batch import describe_error
 from protsteer.io.inputs import InputFile
+from protsteer.so3 import orientation_set
 from protsteer.structure import ParsedStructure, ReadPolicy, ResidueTable, read_structure, select_residues
 from protsteer.voxel import Environments, VoxelSpec, concatenate_environments, residue_environments
 
@@ -85,6 +87,7 @@ class PrepareOptions:
         residue_selector: a picklable ``ResidueTable -> [R] bool`` choosing the residues to predict (e.g.
             those a mutation list names), or None.
         keep_structure: also return the :class:`ParsedStructure` (for tasks that need atoms).
+        rotatable: build environments that can be voxelized in any orientation (orientation averaging).
     """
 
     policy: ReadPolicy
@@ -92,6 +95,7 @@ class PrepareOptions:
     positions: str | None = None
     residue_selector: Callable[[ResidueTable], np.ndarray] | None = None
     keep_structure: bool = False
+    rotatable: bool = False
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -119,7 +123,9 @@ def prepare_input(item: InputFile, options: PrepareOptions) -> PreparedInput | P
             stage = "select"
             mask = options.residue_selector(structure.residues)
         stage = "environments"
-        environments = residue_environments(structure, options.spec, residue_mask=mask)
+        environments = residue_environments(
+            structure, options.spec, residue_mask=mask, rotatable=options.rotatable
+        )
         seconds = {"read": read_done - start, "environments": time.perf_counter() - read_done}
     except (ProtsteerError, OSError, ValueError, MemoryError) as err:
         error_type, message = describe_error(err)
@@ -223,6 +229,10 @@ class BatchedPredictor:
         batch_size: residues per network call (every call gets exactly this many; halved on OOM).
         autocast_dtype: ``torch.bfloat16`` / ``torch.float16`` to run the network under autocast on CUDA,
             None for float32.
+        orientations: average the probabilities over this many orientations of each environment
+            (:func:`protsteer.so3.orientation_set`: the identity and fixed random rotations); 1 = no
+            averaging. Environments must then be built with ``rotatable=True``. Costs ``orientations`` times
+            the voxelization and network time.
 
     Attributes:
         seconds: cumulative ``{"voxelize": s, "network": s}``.
@@ -235,9 +245,13 @@ class BatchedPredictor:
         device: torch.device,
         batch_size: int,
         autocast_dtype: torch.dtype | None = None,
+        orientations: int = 1,
     ) -> None:
         if batch_size < 1:
             raise ProtsteerError("--batch-size must be at least 1")
+        if orientations < 1:
+            raise ProtsteerError("--orientations must be at least 1")
+        self.rotations = orientation_set(orientations).to(device) if orientations > 1 else None
         self.model = model
         self.n_outputs = n_outputs
         self.device = device
@@ -322,8 +336,20 @@ class BatchedPredictor:
 
     @torch.inference_mode()
     def _forward_padded(self, environments: Environments, size: int) -> np.ndarray:
+        if self.rotations is None:
+            return self._logp_padded(environments, size, None).cpu().numpy()
+        logps = [self._logp_padded(environments, size, rotation) for rotation in self.rotations]
+        mean_logp = torch.logsumexp(torch.stack(logps), dim=0) - math.log(len(logps))  # log of mean p
+        return mean_logp.cpu().numpy()
+
+    def _logp_padded(
+        self, environments: Environments, size: int, rotation: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``[n_env, K]`` float64 log-probabilities of one orientation (``rotation [3, 3]`` or None), the
+        network run on a batch padded to ``size``."""
         began = time.perf_counter()
-        grids = environments.voxelize(device=self.device)
+        rotations = None if rotation is None else rotation.expand(environments.n_env, 3, 3)
+        grids = environments.voxelize(rotations=rotations, device=self.device)
         if len(grids) < size:
             padding = grids.new_zeros((size - len(grids), *grids.shape[1:]))
             grids = torch.cat([grids, padding])
@@ -336,7 +362,9 @@ class BatchedPredictor:
             enabled=self.autocast_dtype is not None and self.device.type == "cuda",
         ):
             logits = self.model(grids)
-        logp = torch.log_softmax(logits[: environments.n_env].double(), dim=1).cpu().numpy()
+        logp = torch.log_softmax(logits[: environments.n_env].double(), dim=1)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         self.seconds["voxelize"] += voxelized - began
         self.seconds["network"] += time.perf_counter() - voxelized
         return logp

@@ -55,6 +55,7 @@ class BatchRequest:
     batch_size: int | None = None
     workers: int | None = None
     precision: str = "fp32"
+    orientations: int = 1
     output: OutputOptions = field(default_factory=OutputOptions)
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
@@ -107,7 +108,12 @@ def run_propensity_batch(
         request.inputs,
         outdir=request.outdir,
         tables=tables,
-        settings={"weights_sha256": weights.sha256, "positions": positions, **(settings or {})},
+        settings={
+            "weights_sha256": weights.sha256,
+            "positions": positions,
+            "orientations": request.orientations,
+            **(settings or {}),
+        },
         output=request.output,
         arguments=request.arguments,
         include=request.include,
@@ -122,6 +128,7 @@ def run_propensity_batch(
         positions=positions,
         residue_selector=residue_selector,
         keep_structure=keep_structure,
+        rotatable=request.orientations > 1,
     )
     try:
         return _drive(batch, request, weights, device, options, make_parts), batch
@@ -145,6 +152,7 @@ def _drive(
         device,
         request.batch_size or DEFAULT_BATCH_SIZE[device.type],
         PRECISIONS[request.precision],
+        request.orientations,
     )
     seconds = {"read": 0.0, "environments": 0.0, "write": 0.0}
     residues_done = 0

@@ -162,13 +162,21 @@ class PropensityTask:
 
 
 def environment_grids(
-    batch: tuple[torch.Tensor, ...], spec: VoxelSpec, device: torch.device, generator: torch.Generator | None
+    batch: tuple[torch.Tensor, ...],
+    spec: VoxelSpec,
+    device: torch.device,
+    generator: torch.Generator | None,
+    orientation: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Voxelize a collated batch, each environment rotated by a Haar-random rotation from ``generator``
-    (``None``: unrotated). Returns ``(grids [B, C, G, G, G] float32, labels [B] int64)`` on ``device``."""
+    (``None``: unrotated), then by ``orientation [3, 3]`` (if given; the same for every environment).
+    Returns ``(grids [B, C, G, G, G] float32, labels [B] int64)`` on ``device``."""
     coords, channel, env_index, labels = batch
     n_env = len(labels)
     rotations = None if generator is None else random_rotations(n_env, generator=generator)
+    if orientation is not None:
+        orientation = orientation.to(torch.float32)
+        rotations = orientation.expand(n_env, 3, 3) if rotations is None else orientation @ rotations
     grids = voxelize(
         coords.to(device),
         channel.to(device),
