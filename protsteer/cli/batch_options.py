@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from tqdm import tqdm
 
+from protsteer.cli.option_stack import stack_options
 from protsteer.io.batch import ON_ERROR
 from protsteer.io.tables import FORMATS
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 #: exit code when some inputs failed (and --allow-partial was not given)
 EXIT_PARTIAL = 3
 TABLE_SUFFIXES = (".tsv", ".csv", ".jsonl", ".parquet")
-
-
-def _stack(*decorators: Decorator) -> Decorator:
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for decorator in reversed(decorators):
-            function = decorator(function)
-        return function
-
-    return apply
 
 
 def split_columns(value: str | None) -> tuple[str, ...]:
@@ -35,7 +24,7 @@ def split_columns(value: str | None) -> tuple[str, ...]:
     return tuple(value.replace(",", " ").split()) if value else ()
 
 
-input_options = _stack(
+input_options = stack_options(
     click.argument("inputs", nargs=-1, required=True, metavar="INPUT..."),
     click.option(
         "--include",
@@ -50,7 +39,7 @@ input_options = _stack(
     ),
 )
 
-output_options = _stack(
+output_options = stack_options(
     click.option(
         "--format",
         "fmt",
@@ -91,7 +80,7 @@ output_options = _stack(
     ),
 )
 
-runtime_options = _stack(
+runtime_options = stack_options(
     click.option(
         "--device",
         default="auto",
@@ -131,7 +120,7 @@ runtime_options = _stack(
     ),
 )
 
-logging_options = _stack(
+logging_options = stack_options(
     click.option("-q", "--quiet", is_flag=True, help="No progress bar; errors only."),
     click.option(
         "-v",

@@ -6,18 +6,16 @@ Task-specific options (data, network, sampling) stay in each command; per-task d
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from protsteer.cli.option_stack import Decorator, stack_options
 from protsteer.errors import ProtsteerError
 
 if TYPE_CHECKING:
     from protsteer.tasks.training import TrainConfig, TrainResult
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 _device_option = click.option(
     "--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."
@@ -27,17 +25,6 @@ _threads_option = click.option(
 )
 
 
-def _apply(options: list[Decorator]) -> Decorator:
-    """One decorator applying ``options`` so that they appear in ``--help`` in list order."""
-
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
-
-
 def training_options(*, batch_size: int, epochs: int, checkpoint_every: int, log_every: int) -> Decorator:
     """The training-loop options (device, amp, threads, workers, optimizer, schedule, length, validation,
     checkpoints, seed, resume); turn the parsed values into a config with :func:`train_config`.
@@ -45,70 +32,68 @@ def training_options(*, batch_size: int, epochs: int, checkpoint_every: int, log
     Args are the per-task defaults of ``--batch-size``, ``--epochs``, ``--checkpoint-every`` (steps) and
     ``--log-every`` (steps).
     """
-    return _apply(
-        [
-            _device_option,
-            click.option(
-                "--amp",
-                type=click.Choice(["off", "bf16", "fp16"]),
-                default="off",
-                show_default=True,
-                help="Autocast on CUDA.",
-            ),
-            _threads_option,
-            click.option(
-                "--workers", type=int, default=0, show_default=True, help="DataLoader worker processes."
-            ),
-            click.option(
-                "--batch-size",
-                type=int,
-                default=batch_size,
-                show_default=True,
-                help="Samples per step (per rank).",
-            ),
-            click.option("--lr", type=float, default=2e-3, show_default=True),
-            click.option("--weight-decay", type=float, default=1e-4, show_default=True),
-            click.option(
-                "--schedule",
-                type=click.Choice(["cosine", "onecycle", "constant"]),
-                default="cosine",
-                show_default=True,
-            ),
-            click.option("--warmup-steps", type=int, default=100, show_default=True),
-            click.option(
-                "--max-steps", type=int, default=None, help="Total steps (default: --epochs x steps/epoch)."
-            ),
-            click.option("--epochs", type=int, default=epochs, show_default=True),
-            click.option(
-                "--time-budget",
-                type=float,
-                default=None,
-                help="Minutes; stop cleanly with a checkpoint when spent (continue with --resume).",
-            ),
-            click.option(
-                "--val-every", type=int, default=None, help="Steps between validations (default: one epoch)."
-            ),
-            click.option(
-                "--checkpoint-every", type=int, default=checkpoint_every, show_default=True, help="Steps."
-            ),
-            click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True),
-            click.option(
-                "--log-every",
-                type=int,
-                default=log_every,
-                show_default=True,
-                help="Steps between progress lines.",
-            ),
-            click.option("--seed", type=int, default=0, show_default=True),
-            click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out."),
-            click.option(
-                "--init-weights",
-                type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                default=None,
-                help="Start from the network weights of this checkpoint or weights file (fine-tuning; "
-                "optimizer and schedule start afresh; the network options must match).",
-            ),
-        ]
+    return stack_options(
+        _device_option,
+        click.option(
+            "--amp",
+            type=click.Choice(["off", "bf16", "fp16"]),
+            default="off",
+            show_default=True,
+            help="Autocast on CUDA.",
+        ),
+        _threads_option,
+        click.option(
+            "--workers", type=int, default=0, show_default=True, help="DataLoader worker processes."
+        ),
+        click.option(
+            "--batch-size",
+            type=int,
+            default=batch_size,
+            show_default=True,
+            help="Samples per step (per rank).",
+        ),
+        click.option("--lr", type=float, default=2e-3, show_default=True),
+        click.option("--weight-decay", type=float, default=1e-4, show_default=True),
+        click.option(
+            "--schedule",
+            type=click.Choice(["cosine", "onecycle", "constant"]),
+            default="cosine",
+            show_default=True,
+        ),
+        click.option("--warmup-steps", type=int, default=100, show_default=True),
+        click.option(
+            "--max-steps", type=int, default=None, help="Total steps (default: --epochs x steps/epoch)."
+        ),
+        click.option("--epochs", type=int, default=epochs, show_default=True),
+        click.option(
+            "--time-budget",
+            type=float,
+            default=None,
+            help="Minutes; stop cleanly with a checkpoint when spent (continue with --resume).",
+        ),
+        click.option(
+            "--val-every", type=int, default=None, help="Steps between validations (default: one epoch)."
+        ),
+        click.option(
+            "--checkpoint-every", type=int, default=checkpoint_every, show_default=True, help="Steps."
+        ),
+        click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True),
+        click.option(
+            "--log-every",
+            type=int,
+            default=log_every,
+            show_default=True,
+            help="Steps between progress lines.",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out."),
+        click.option(
+            "--init-weights",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            default=None,
+            help="Start from the network weights of this checkpoint or weights file (fine-tuning; "
+            "optimizer and schedule start afresh; the network options must match).",
+        ),
     )
 
 
@@ -123,15 +108,11 @@ def train_config(out_dir: Path, options: dict[str, Any]) -> TrainConfig:
 
 def evaluation_options(*, batch_size: int) -> Decorator:
     """``--device``, ``--threads``, ``--batch-size`` (default ``batch_size``) and ``--seed`` of evaluation."""
-    return _apply(
-        [
-            _device_option,
-            _threads_option,
-            click.option("--batch-size", type=int, default=batch_size, show_default=True),
-            click.option(
-                "--seed", type=int, default=0, show_default=True, help="Seed of the random rotations."
-            ),
-        ]
+    return stack_options(
+        _device_option,
+        _threads_option,
+        click.option("--batch-size", type=int, default=batch_size, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random rotations."),
     )
 
 
