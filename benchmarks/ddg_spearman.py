@@ -1,7 +1,7 @@
 """Zero-shot ddG correlation of ``protsteer scan``: Spearman(log_odds, -ddG) per ddG dataset (test split).
 
     python benchmarks/ddg_spearman.py                        # shipped propensity-v1
-    python benchmarks/ddg_spearman.py --weights W.pt --out ddg_spearman.tsv
+    python benchmarks/ddg_spearman.py --weights W.pt --out ddg_spearman.tsv [--orientations 8]
 
 Rows used: ``structure_split == test`` (rows on train/val structures would measure memorisation), single
 mutants (``n_mut == 1``), a structure file present and ``wt_matches_structure == yes``. All test structures
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--weights", default="propensity-v1")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--orientations", type=int, default=1, help="as scan --orientations")
     parser.add_argument("--out", type=Path, default=None, help="write the per-dataset table here (TSV)")
     args = parser.parse_args()
     rows = test_rows()
@@ -95,6 +96,7 @@ def main() -> None:
             inputs=files,
             outdir=Path(tmp) / "scan.work",
             weights=args.weights,
+            orientations=args.orientations,
             device=args.device,
             workers=args.workers,
             output=OutputOptions(target=scored),

@@ -74,7 +74,13 @@ def stand_in_weights(directory: Path, preset: str) -> Path:
 
 
 def run_once(
-    files: list[Path], weights: str, device: str, batch_size: int, workers: int, precision: str
+    files: list[Path],
+    weights: str,
+    device: str,
+    batch_size: int,
+    workers: int,
+    precision: str,
+    orientations: int = 1,
 ) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         request = BatchRequest(
@@ -85,6 +91,7 @@ def run_once(
             batch_size=batch_size,
             workers=workers,
             precision=precision,
+            orientations=orientations,
             output=OutputOptions(),
             progress=False,
         )
@@ -117,6 +124,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="pipelined run (default: cores - 1)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--orientations", type=int, default=1, help="as predict --orientations")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     if args.threads:
@@ -141,8 +149,16 @@ def main() -> None:
             run_once(files[:2], weights, device, args.batch_size, 0, args.precision)  # warm-up
             precision = args.precision if device == "cuda" else "fp32"
             for label, n_workers in (("split", 0), ("pipelined", workers)):
-                result = run_once(files, weights, device, args.batch_size, n_workers, precision)
-                result.update(device=device, mode=label, workers=n_workers, precision=precision)
+                result = run_once(
+                    files, weights, device, args.batch_size, n_workers, precision, args.orientations
+                )
+                result.update(
+                    device=device,
+                    mode=label,
+                    workers=n_workers,
+                    precision=precision,
+                    orientations=args.orientations,
+                )
                 results.append(result)
                 stages = " ".join(f"{k}={v:.2f}s" for k, v in result["stages"].items())
                 print(
