@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from predict_speed import DATA, stand_in_weights
+from protsteer.models import DEFAULT_WEIGHTS
 
 from protsteer.io.batch import OutputOptions
 from protsteer.io.weights import available_weights
@@ -84,7 +85,8 @@ def main() -> None:
         else:
             directory = args.directory
         files = sorted(p for p in directory.iterdir() if p.is_file())
-        weights = args.weights or ("propensity-v1" if "propensity-v1" in available_weights() else None)
+        default = DEFAULT_WEIGHTS["propensity"]
+        weights = args.weights or (default if default in available_weights() else None)
         if weights is None:
             weights = str(stand_in_weights(root, args.preset))
             print(f"no shipped weights: untrained steerable '{args.preset}' stand-in (speed only)")

@@ -1,6 +1,6 @@
 """Zero-shot ddG correlation of ``protsteer scan``: Spearman(log_odds, -ddG) per ddG dataset (test split).
 
-    python benchmarks/ddg_spearman.py                        # shipped propensity-v1
+    python benchmarks/ddg_spearman.py                        # the default shipped propensity weights
     python benchmarks/ddg_spearman.py --weights W.pt --out ddg_spearman.tsv [--orientations 8]
 
 Rows used: ``structure_split == test`` (rows on train/val structures would measure memorisation), single
@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from protsteer.models import DEFAULT_WEIGHTS
 
 from protsteer.io.batch import OutputOptions
 from protsteer.io.inputs import expand_inputs
@@ -65,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--weights", default="propensity-v1")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS["propensity"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--orientations", type=int, default=1, help="as scan --orientations")

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from protsteer.models import DEFAULT_WEIGHTS
 
 from protsteer.io.batch import OutputOptions
 from protsteer.io.weights import available_weights, save_weights
@@ -133,7 +134,8 @@ def main() -> None:
     workers = default_workers() if args.workers is None else args.workers
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        weights = args.weights or ("propensity-v1" if "propensity-v1" in available_weights() else None)
+        default = DEFAULT_WEIGHTS["propensity"]
+        weights = args.weights or (default if default in available_weights() else None)
         if weights is None:
             weights = str(stand_in_weights(Path(tmp), args.preset))
             print(f"no shipped weights: untrained steerable '{args.preset}' stand-in (speed only)")

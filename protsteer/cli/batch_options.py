@@ -13,6 +13,7 @@ from tqdm import tqdm
 from protsteer.cli.option_stack import stack_options
 from protsteer.io.batch import ON_ERROR
 from protsteer.io.tables import FORMATS
+from protsteer.models import DEFAULT_WEIGHTS
 
 #: exit code when some inputs failed (and --allow-partial was not given)
 EXIT_PARTIAL = 3
@@ -78,6 +79,14 @@ output_options = stack_options(
         metavar="I/N",
         help="Process only shard I of N (0-based) of the sorted inputs; join shards with 'protsteer merge'.",
     ),
+)
+
+propensity_weights_option = click.option(
+    "--weights",
+    default=DEFAULT_WEIGHTS["propensity"],
+    show_default=True,
+    metavar="NAME|PATH",
+    help="Shipped weights name (see models/) or a .pt file (sha256-verified).",
 )
 
 runtime_options = stack_options(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from protsteer.cli.batch_options import propensity_weights_option
 from protsteer.cli.cath_cmds import evaluate_cath
 from protsteer.cli.training_options import evaluation_options
 
@@ -17,12 +18,7 @@ def evaluate() -> None:
 
 
 @evaluate.command("propensity")
-@click.option(
-    "--weights",
-    default="propensity-v1",
-    show_default=True,
-    help="Registered name (models/<name>.pt) or path to a weights file.",
-)
+@propensity_weights_option
 @click.option(
     "--data",
     "data_dir",

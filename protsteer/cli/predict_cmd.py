@@ -11,6 +11,7 @@ from protsteer.cli.batch_options import (
     input_options,
     logging_options,
     output_options,
+    propensity_weights_option,
     request_from_options,
     runtime_options,
 )
@@ -27,13 +28,7 @@ from protsteer.tasks.propensity.tables import STRUCTURE_SCORES
     type=click.Path(file_okay=False, path_type=Path),
     help="Output directory: residues.tsv, run.json, errors.tsv (+ parts/ and manifest.jsonl for resuming).",
 )
-@click.option(
-    "--weights",
-    default="propensity-v1",
-    show_default=True,
-    metavar="NAME|PATH",
-    help="Shipped weights name or a .pt file (sha256-verified).",
-)
+@propensity_weights_option
 @click.option(
     "--tasks",
     default="propensity",

@@ -11,6 +11,7 @@ from protsteer.cli.batch_options import (
     input_options,
     logging_options,
     output_options,
+    propensity_weights_option,
     request_from_options,
     runtime_options,
 )
@@ -27,13 +28,7 @@ from protsteer.cli.batch_options import (
     help="The table (scan.tsv / .csv / .jsonl / .parquet; its work files go to OUT.work/) or a "
     "directory (scan.<format>, run.json, errors.tsv inside).",
 )
-@click.option(
-    "--weights",
-    default="propensity-v1",
-    show_default=True,
-    metavar="NAME|PATH",
-    help="Shipped weights name or a .pt file (sha256-verified).",
-)
+@propensity_weights_option
 @click.option(
     "--positions",
     default=None,

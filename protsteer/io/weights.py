@@ -43,7 +43,6 @@ WEIGHTS_FORMAT = "protsteer-weights/1"
 WEIGHTS_SUFFIX = ".pt"
 INDEX_NAME = "index.json"
 SIDECAR_SUFFIX = ".sha256"
-DEFAULT_WEIGHTS = {"propensity": "propensity-v1", "cath": "cath-v1"}
 
 _REQUIRED_KEYS = (
     "format",

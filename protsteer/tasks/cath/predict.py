@@ -24,6 +24,7 @@ import torch
 
 from protsteer.errors import ProtsteerError
 from protsteer.io.tables import Column
+from protsteer.models import DEFAULT_WEIGHTS
 from protsteer.structure import ParsedStructure
 from protsteer.tasks.cath.atoms import domain_mask
 from protsteer.tasks.cath.labels import architecture_name
@@ -32,7 +33,6 @@ from protsteer.voxel import VoxelSpec, concatenate_environments, domain_environm
 logger = logging.getLogger(__name__)
 
 TABLE = "cath"
-DEFAULT_WEIGHTS = "cath-v1"
 DOMAIN_FILE_COLUMNS = ("structure_id", "chain", "domain_id", "segments")
 #: The label set of the shipped ``cath-v1`` weights (``models/cath-v1.md``).
 SHIPPED_LABELS = ("1.10", "1.20", "1.25", "2.10", "2.40", "2.60", "3.10", "3.30", "3.40", "3.90")
@@ -216,9 +216,10 @@ class CathPredictor:
 
 
 def load_predictor(weights: str | None, device: torch.device, domains: Path | None) -> CathPredictor:
-    """Load CATH weights (default :data:`DEFAULT_WEIGHTS`) and an optional domains file."""
+    """Load CATH weights (default ``DEFAULT_WEIGHTS["cath"]`` of :mod:`protsteer.models`) and an optional
+    domains file."""
     from protsteer.io.weights import load_weights
 
-    loaded = load_weights(weights or DEFAULT_WEIGHTS, device=device)
+    loaded = load_weights(weights or DEFAULT_WEIGHTS["cath"], device=device)
     user = read_domains_file(domains) if domains is not None else None
     return CathPredictor(loaded, torch.device(device), user, domains)

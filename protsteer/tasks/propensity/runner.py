@@ -23,7 +23,8 @@ from tqdm import tqdm
 from protsteer.errors import ProtsteerError
 from protsteer.io.batch import BatchRun, BatchSummary, OutputOptions, describe_error
 from protsteer.io.tables import Column
-from protsteer.io.weights import DEFAULT_WEIGHTS, LoadedWeights, load_weights
+from protsteer.io.weights import LoadedWeights, load_weights
+from protsteer.models import DEFAULT_WEIGHTS
 from protsteer.structure import AMINO_ACIDS, ReadPolicy, ResidueTable
 from protsteer.tasks.propensity.inference import (
     BatchedPredictor,
