@@ -112,3 +112,25 @@ def test_load_predictor_from_weights_file(shared_data, model, tmp_path):
     assert len(rows) == 2
     reference = predict_domains(structure, model, LABELS, SPEC)
     assert rows[0]["p_pred"] == pytest.approx(reference[0]["p_pred"], abs=1e-6)
+
+
+def test_orientation_averaging_is_the_mean_probability(shared_data, model):
+    import numpy as np
+    import torch
+
+    from protsteer.so3 import orientation_set
+    from protsteer.voxel import domain_environment
+
+    structure = read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz")
+    rows = predict_domains(structure, model, LABELS, SPEC, orientations=3)
+    chain_a = structure.residues.chain == "A"
+    envs = domain_environment(structure, SPEC, residues=chain_a)
+    with torch.no_grad():
+        logits = [model(envs.voxelize(rotations=r[None])).double() for r in orientation_set(3)]
+    probabilities = [torch.softmax(values, dim=1)[0] for values in logits]
+    expected = torch.stack(probabilities).mean(dim=0)
+    got = [rows[0][f"p_arch_{label}"] for label in LABELS]
+    assert np.allclose(got, expected.numpy(), atol=1e-6)
+    _check_row(rows[0])
+    single = predict_domains(structure, model, LABELS, SPEC)[0]
+    assert max(abs(single[f"p_arch_{label}"] - p) for label, p in zip(LABELS, got, strict=True)) > 1e-6

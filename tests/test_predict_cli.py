@@ -199,7 +199,7 @@ def test_cath_without_predictor_is_a_clear_error(tmp_path, valid_dir, weights, c
 def test_cath_hook_adds_its_table(tmp_path, valid_dir, weights, monkeypatch):
     calls = []
 
-    def load_predictor(weights_name, device, domains):
+    def load_predictor(weights_name, device, domains, orientations):
         def predictor(structure, file):
             calls.append(structure.structure_id)
             return [

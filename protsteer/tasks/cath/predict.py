@@ -25,6 +25,7 @@ import torch
 from protsteer.errors import ProtsteerError
 from protsteer.io.tables import Column
 from protsteer.models import DEFAULT_WEIGHTS
+from protsteer.so3 import orientation_set
 from protsteer.structure import ParsedStructure
 from protsteer.tasks.cath.atoms import domain_mask
 from protsteer.tasks.cath.labels import architecture_name
@@ -139,6 +140,7 @@ def predict_domains(
     domains: list[UserDomain] | None = None,
     device: torch.device | str = "cpu",
     batch_size: int = 16,
+    orientations: int = 1,
 ) -> list[dict[str, Any]]:
     """CATH architecture probabilities for the chains (default) or the given domains of one structure.
 
@@ -150,6 +152,8 @@ def predict_domains(
         domains: user domains of this structure (``None``: one row per chain).
         device: where to run the model.
         batch_size: grids per forward pass.
+        orientations: average the probabilities over this many orientations of each domain
+            (:func:`protsteer.so3.orientation_set`; 1 = the input orientation only).
 
     Returns:
         rows with the keys of :func:`table_columns` (``labels``), in chain / domain order; domains whose
@@ -164,8 +168,11 @@ def predict_domains(
         chunk = targets[start : start + batch_size]
         envs = concatenate_environments([domain_environment(structure, spec, residues=m) for _, m in chunk])
         with torch.no_grad():
-            grids = envs.voxelize(device=device)
-            probabilities = torch.softmax(model(grids).float(), dim=1).cpu().numpy()
+            probabilities = torch.stack([
+                torch.softmax(model(envs.voxelize(rotations=rotation.expand(envs.n_env, 3, 3), device=device))
+                              .double(), dim=1)
+                for rotation in orientation_set(orientations)
+            ]).mean(dim=0).cpu().numpy()
         for (fields, mask), p in zip(chunk, probabilities, strict=True):
             order = np.argsort(-p, kind="stable")
             best, second = order[0], order[1] if len(order) > 1 else order[0]
@@ -188,16 +195,17 @@ class CathPredictor:
     """
 
     def __init__(self, weights: Any, device: torch.device, domains: dict[str, list[UserDomain]] | None,
-                 domains_path: Path | None) -> None:
+                 domains_path: Path | None, orientations: int = 1) -> None:
         if weights.task != "cath":
             raise ProtsteerError(f"weights are for task {weights.task!r}, not cath", weights.path)
         self.weights = weights
         self.device = device
         self.domains = domains
+        self.orientations = orientations
         self.columns = table_columns(weights.labels)
         self.settings = {
             "weights": weights.name, "sha256": weights.sha256, "labels": list(weights.labels),
-            "domains": None if domains_path is None else str(domains_path),
+            "domains": None if domains_path is None else str(domains_path), "orientations": orientations,
         }
 
     def __call__(self, structure: ParsedStructure, file: str) -> list[dict[str, Any]]:
@@ -209,17 +217,19 @@ class CathPredictor:
         try:
             return predict_domains(
                 structure, self.weights.model, list(self.weights.labels), self.weights.voxel_spec, user,
-                self.device,
+                self.device, orientations=self.orientations,
             )
         except ProtsteerError as err:
             raise ProtsteerError(f"cath: {err.message}", file) from err
 
 
-def load_predictor(weights: str | None, device: torch.device, domains: Path | None) -> CathPredictor:
+def load_predictor(
+    weights: str | None, device: torch.device, domains: Path | None, orientations: int = 1
+) -> CathPredictor:
     """Load CATH weights (default ``DEFAULT_WEIGHTS["cath"]`` of :mod:`protsteer.models`) and an optional
-    domains file."""
+    domains file; ``orientations`` as in :func:`predict_domains`."""
     from protsteer.io.weights import load_weights
 
     loaded = load_weights(weights or DEFAULT_WEIGHTS["cath"], device=device)
     user = read_domains_file(domains) if domains is not None else None
-    return CathPredictor(loaded, torch.device(device), user, domains)
+    return CathPredictor(loaded, torch.device(device), user, domains, orientations)

@@ -53,7 +53,7 @@ def parse_tasks(text: str) -> tuple[str, ...]:
     return tuple(task for task in TASKS if task in names)
 
 
-def load_cath_predictor(device, domains: Path | None, weights: str | None):
+def load_cath_predictor(device, domains: Path | None, weights: str | None, orientations: int = 1):
     """The CATH predictor of ``protsteer.tasks.cath.predict`` (see the module docstring)."""
     try:
         module = importlib.import_module(CATH_MODULE)
@@ -61,7 +61,7 @@ def load_cath_predictor(device, domains: Path | None, weights: str | None):
         if err.name not in (CATH_MODULE, "protsteer.tasks.cath"):
             raise
         raise ProtsteerError("--tasks cath: CATH prediction is not available in this version") from err
-    predictor = module.load_predictor(weights, device, domains)
+    predictor = module.load_predictor(weights, device, domains, orientations)
     return module.TABLE, getattr(predictor, "columns", module.COLUMNS), predictor
 
 
@@ -88,7 +88,7 @@ def run_predict(
         from protsteer.tasks.training import resolve_device
 
         cath_table, cath_columns, cath = load_cath_predictor(
-            resolve_device(request.device), domains, cath_weights
+            resolve_device(request.device), domains, cath_weights, request.orientations
         )
         tables[cath_table] = cath_columns
         settings["cath"] = cath.settings
