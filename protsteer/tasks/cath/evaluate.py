@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from protsteer.io.tables import Column, write_table
+from protsteer.so3 import orientation_set
 from protsteer.tasks.cath.metrics import majority_class
 from protsteer.tasks.cath.records import DomainSet
 from protsteer.tasks.cath.summary import CathEvaluation, constant_prediction, deduplicate
@@ -58,20 +59,24 @@ def evaluate_model(
     device: torch.device,
     batch_size: int = 16,
     seed: int = 0,
+    orientations: int = 1,
 ) -> CathEvaluation:
     """Probabilities of ``model`` on ``domains`` (loaded for ``spec``; architectures outside ``labels`` are
-    left out), merged per distinct domain."""
+    left out), merged per distinct domain; with ``orientations`` > 1 averaged over the orientations of
+    :func:`protsteer.so3.orientation_set` applied after each domain's random rotation (as ``predict``)."""
     kept = domains.with_labels(labels)
-    generator = torch.Generator().manual_seed(seed)
+    dataset = DomainAtomsDataset(kept, labels)
+    runs = []
+    for orientation in orientation_set(orientations):
+        generator = torch.Generator().manual_seed(seed)
 
-    def prepare(batch: dict[str, torch.Tensor], target: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        return domain_grids(batch, spec, target, generator), batch["targets"].to(target)
+        def prepare(batch, target, g=generator, r=orientation) -> tuple[torch.Tensor, torch.Tensor]:
+            return domain_grids(batch, spec, target, g, r), batch["targets"].to(target)
 
-    logits, targets = collect_outputs(
-        model, DomainAtomsDataset(kept, labels), collate_domains, prepare, device, batch_size=batch_size
-    )
-    probabilities = torch.softmax(logits, dim=1).numpy()
-    return deduplicate(probabilities, targets.numpy(), [r.dedup_key for r in kept.records], labels)
+        runs.append(collect_outputs(model, dataset, collate_domains, prepare, device, batch_size=batch_size))
+    probabilities = torch.stack([torch.softmax(logits.double(), dim=1) for logits, _ in runs]).mean(dim=0)
+    targets = runs[0][1]
+    return deduplicate(probabilities.numpy(), targets.numpy(), [r.dedup_key for r in kept.records], labels)
 
 
 def majority_baseline(reference: CathEvaluation, train: DomainSet) -> CathEvaluation:

@@ -198,12 +198,20 @@ def collate_domains(items: list[tuple[np.ndarray, np.ndarray, int]]) -> dict[str
 
 
 def domain_grids(
-    batch: dict[str, torch.Tensor], spec: VoxelSpec, device: torch.device, generator: torch.Generator | None
+    batch: dict[str, torch.Tensor],
+    spec: VoxelSpec,
+    device: torch.device,
+    generator: torch.Generator | None,
+    orientation: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``[B, C, G, G, G]`` grids of a collated batch, each domain rotated by a Haar-random rotation drawn
-    from ``generator`` (``None``: unrotated)."""
+    from ``generator`` (``None``: unrotated), then by ``orientation [3, 3]`` (if given, the same for all)."""
     n = len(batch["targets"])
-    rotations = None if generator is None else random_rotations(n, generator=generator).to(device)
+    rotations = None if generator is None else random_rotations(n, generator=generator)
+    if orientation is not None:
+        orientation = orientation.to(torch.float32)
+        rotations = orientation.expand(n, 3, 3) if rotations is None else orientation @ rotations
+    rotations = None if rotations is None else rotations.to(device)
     return voxelize(
         batch["coords"].to(device), batch["channel"].to(device), batch["env_index"].to(device), n, spec,
         rotations=rotations, device=device,
