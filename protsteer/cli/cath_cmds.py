@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ import click
 from protsteer.cli.training_options import (
     echo_train_result,
     evaluation_options,
+    log_progress,
     parse_network_options,
     train_config,
     training_options,
@@ -92,7 +92,7 @@ def train_cath(
     from protsteer.tasks.training import train
     from protsteer.voxel import VoxelSpec
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_progress()
     overrides = parse_network_options(network_options)
     spec = VoxelSpec(box_size=grid_size * voxel_size, voxel_size=voxel_size, sigma=sigma,
                      channels=tuple(c.strip() for c in channels.split(",") if c.strip()))
@@ -138,7 +138,7 @@ def evaluate_cath(
     from protsteer.tasks.cath.task import load_cath_data, read_cath_records
     from protsteer.tasks.training import resolve_device
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_progress()
     if threads:
         torch.set_num_threads(threads)
     target = resolve_device(device)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
 from protsteer.cli.batch_options import propensity_weights_option
 from protsteer.cli.cath_cmds import evaluate_cath
-from protsteer.cli.training_options import evaluation_options
+from protsteer.cli.training_options import evaluation_options, log_progress
 
 
 @click.group("evaluate")
@@ -87,7 +86,7 @@ def propensity(
     from protsteer.tasks.propensity.evaluate import evaluate_propensity, write_evaluation
     from protsteer.tasks.training import resolve_device
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_progress()
     if threads:
         torch.set_num_threads(threads)
     resolved = resolve_device(device)

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import click
 from protsteer.cli.cath_cmds import train_cath
 from protsteer.cli.training_options import (
     echo_train_result,
+    log_progress,
     parse_network_options,
     train_config,
     training_options,
@@ -114,7 +114,7 @@ def propensity(
     from protsteer.tasks.training import train
     from protsteer.voxel import RESIDUE_SPEC
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_progress()
     overrides = parse_network_options(network_options)
     data = PropensityData(
         data_dir=data_dir,

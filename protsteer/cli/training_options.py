@@ -6,6 +6,7 @@ Task-specific options (data, network, sampling) stay in each command; per-task d
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,11 @@ def training_options(*, batch_size: int, epochs: int, checkpoint_every: int, log
             "optimizer and schedule start afresh; the network options must match).",
         ),
     )
+
+
+def log_progress() -> None:
+    """Log records (info and up) to stderr with timestamps: the progress log of training and evaluation."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def train_config(out_dir: Path, options: dict[str, Any]) -> TrainConfig:
