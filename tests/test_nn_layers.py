@@ -112,6 +112,34 @@ def test_ball_window_ignores_the_corners():
     assert pool(x).item() > 0.0
 
 
+def test_batchnorm_eval_is_the_per_field_affine_map():
+    field_type = FieldType([2, 2, 1])
+    bn = _randomise(SteerableBatchNorm3d(field_type)).eval()
+    x = torch.randn(3, field_type.dim, 4, 4, 4, dtype=torch.float64)
+    bn = bn.double()
+    expected = torch.empty_like(x)
+    scalars = slice(0, 2)
+    expected[:, scalars] = (x[:, scalars] - bn.running_mean.view(1, 2, 1, 1, 1)) / torch.sqrt(
+        bn.running_var.view(1, 2, 1, 1, 1) + bn.eps
+    ) * bn.weight[:2].view(1, 2, 1, 1, 1) + bn.bias.view(1, 2, 1, 1, 1)
+    for field, channels in enumerate([slice(2, 5), slice(5, 8), slice(8, 13)]):
+        scale = bn.weight[2 + field] / torch.sqrt(bn.running_sqnorm[field] + bn.eps)
+        expected[:, channels] = x[:, channels] * scale
+    assert torch.allclose(bn(x), expected, atol=1e-12)
+
+
+def test_gated_nonlinearity_inference_path_equals_the_autograd_path():
+    out_type = FieldType([2, 2, 1, 1])
+    gate = GatedNonlinearity(out_type, "silu")
+    x = torch.randn(2, gate.in_type.dim, 3, 3, 3, requires_grad=True)
+    with_grad = gate(x)
+    with torch.no_grad():
+        without = gate(x)
+    with torch.inference_mode():
+        inference = gate(x.detach())
+    assert torch.equal(with_grad.detach(), without) and torch.equal(without, inference)
+
+
 def test_gated_nonlinearity_multiplies_fields_by_sigmoid_gates():
     out_type = FieldType([1, 1, 1])
     gate = GatedNonlinearity(out_type, "relu")

@@ -46,6 +46,8 @@ class SteerableBatchNorm3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, dim, ...]`` -> ``[B, dim, ...]`` in the dtype of ``x``."""
+        if not self.training:
+            return self._eval_affine(x)
         blocks = self.in_type.split(x)
         n_scalars = self.in_type.n_scalars
         compute_dtype = torch.promote_types(x.dtype, self.running_sqnorm.dtype)
@@ -81,6 +83,24 @@ class SteerableBatchNorm3d(nn.Module):
             parts.append((block * scale.to(x.dtype)).flatten(1, 2))
             offset += m
         return torch.cat(parts, dim=1)
+
+    def _eval_affine(self, x: torch.Tensor) -> torch.Tensor:
+        """Eval mode: every channel gets a fixed affine map, so one ``F.batch_norm`` call over all channels
+        does it: scalars use their running mean and variance, the channels of an l > 0 field mean 0 and the
+        field's running second moment (no centring; the same scale for all 2l+1 components)."""
+        field_type = self.in_type
+        n_scalars = field_type.n_scalars
+        vector_channels = field_type.field_of_channel[n_scalars:].to(x.device) - n_scalars  # l > 0 field
+        mean = torch.cat([self.running_mean, self.running_mean.new_zeros(len(vector_channels))])
+        var = torch.cat([self.running_var, self.running_sqnorm[vector_channels]])
+        weight = bias = None
+        if self.weight is not None:
+            weight = torch.cat([self.weight[:n_scalars], self.weight[n_scalars:][vector_channels]])
+            bias = torch.cat([self.bias, self.bias.new_zeros(len(vector_channels))])
+        compute_dtype = torch.promote_types(x.dtype, self.running_sqnorm.dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            out = F.batch_norm(x.to(compute_dtype), mean, var, weight, bias, False, 0.0, self.eps)
+        return out.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.in_type}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"

@@ -77,17 +77,31 @@ class GatedNonlinearity(nn.Module):
         self._orders = [l for l in out_type.orders() if l > 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, in_type.dim, ...]`` -> ``[B, out_type.dim, ...]``."""
+        """``[B, in_type.dim, ...]`` -> ``[B, out_type.dim, ...]``.
+
+        Without autograd (inference) the gated fields are written straight into the output tensor instead
+        of being concatenated, which saves a copy of the whole feature map.
+        """
         t = self.out_type
         scalars, gates, *fields = torch.split(
             x, [self.n_scalars, self.n_gates, *(t.n_channels(l) for l in self._orders)], dim=1
         )
-        out = [self._act(scalars)]
         gate_blocks = torch.split(torch.sigmoid(gates), [t.multiplicity(l) for l in self._orders], dim=1)
+        if torch.is_grad_enabled() and x.requires_grad:
+            out = [self._act(scalars)]
+            for l, block, gate in zip(self._orders, fields, gate_blocks, strict=True):
+                gated = block.unflatten(1, (t.multiplicity(l), 2 * l + 1)) * gate.unsqueeze(2)
+                out.append(gated.flatten(1, 2))
+            return torch.cat(out, dim=1) if len(out) > 1 else out[0]
+        out = x.new_empty((x.shape[0], t.dim, *x.shape[2:]))
+        out[:, : self.n_scalars] = self._act(scalars)
+        start = self.n_scalars
         for l, block, gate in zip(self._orders, fields, gate_blocks, strict=True):
-            gated = block.unflatten(1, (t.multiplicity(l), 2 * l + 1)) * gate.unsqueeze(2)
-            out.append(gated.flatten(1, 2))
-        return torch.cat(out, dim=1) if len(out) > 1 else out[0]
+            shape = (t.multiplicity(l), 2 * l + 1)
+            target = out[:, start : start + t.n_channels(l)].unflatten(1, shape)
+            torch.mul(block.unflatten(1, shape), gate.unsqueeze(2), out=target)
+            start += t.n_channels(l)
+        return out
 
     def extra_repr(self) -> str:
         return f"{self.in_type} -> {self.out_type}, activation={self.activation!r}"
