@@ -143,3 +143,14 @@ def test_cached_environments_equal_the_inference_environments(shared_data, tmp_p
             zip(map(tuple, np.round(reference.coords, 4)), reference.channel.tolist(), strict=True)
         )
         assert len(ours) > 100 and ours == theirs
+
+
+def test_cache_key_changes_with_the_policy_and_the_reader_version(tmp_path, monkeypatch):
+    from protsteer.structure.policy import ReadPolicy
+    from protsteer.tasks.propensity import cache
+
+    default = cache_root(tmp_path, ReadPolicy())
+    assert cache_root(tmp_path, ReadPolicy()) == default
+    assert cache_root(tmp_path, ReadPolicy(keep_waters=True)) != default
+    monkeypatch.setattr(cache, "READER_VERSION", cache.READER_VERSION + 1)
+    assert cache_root(tmp_path, ReadPolicy()) != default  # a changed reader never reuses a stale cache

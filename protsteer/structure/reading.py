@@ -41,6 +41,9 @@ from protsteer.structure.source import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLICY = ReadPolicy()
+#: version of what :func:`read_structure` returns for a given file and policy; bump it whenever a change of
+#: the reader changes its output, so that caches built from parsed structures are rebuilt
+READER_VERSION = 1
 
 #: Coordinates beyond this (Angstrom, any axis) are corruption: no real structure is that large.
 MAX_COORDINATE = 1e5

@@ -1,8 +1,9 @@
 """Structure cache for training: every structure file is parsed ONCE into a compact ``.npz``.
 
 Layout: ``<cache_dir>/structures-<key>/<file relative to the data dir>.npz`` where ``<key>`` hashes the
-cache format version and the :class:`~protsteer.structure.policy.ReadPolicy`, so a different policy never
-reuses a stale cache. Each ``.npz`` holds the arrays of :class:`~protsteer.structure.parsed.ParsedStructure`
+cache format version, the reader's output version (``READER_VERSION``) and the
+:class:`~protsteer.structure.policy.ReadPolicy`, so neither a different policy nor a changed reader reuses a
+stale cache. Each ``.npz`` holds the arrays of :class:`~protsteer.structure.parsed.ParsedStructure`
 that environments need:
 
 - atoms (N): ``coords`` [N, 3] float32 Angstrom, ``element`` [N] uint8 atomic number, ``atom_name`` [N]
@@ -29,7 +30,7 @@ import numpy as np
 from protsteer.errors import ProtsteerError
 from protsteer.io.atomic import atomic_write_bytes
 from protsteer.structure.policy import ReadPolicy
-from protsteer.structure.reading import read_structure
+from protsteer.structure.reading import READER_VERSION, read_structure
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,11 @@ RESIDUE_ARRAYS = ("chain", "model", "aa", "virtual_cb")
 
 
 def cache_root(cache_dir: str | Path, policy: ReadPolicy) -> Path:
-    """``<cache_dir>/structures-<key>``: the key depends on the cache version and the read policy."""
-    blob = json.dumps({"version": CACHE_VERSION, "policy": policy.to_dict()}, sort_keys=True)
+    """``<cache_dir>/structures-<key>``: the key depends on the cache version, the reader version and the
+    read policy."""
+    blob = json.dumps(
+        {"version": CACHE_VERSION, "reader": READER_VERSION, "policy": policy.to_dict()}, sort_keys=True
+    )
     return Path(cache_dir) / f"structures-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
