@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--orientations", type=int, default=1, help="as predict --orientations")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--devices", default="cpu,cuda", help="comma-separated; cuda only where present")
+    parser.add_argument("--modes", default="split,pipelined", help="comma-separated subset")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -146,11 +148,13 @@ def main() -> None:
         print(
             f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}"
         )
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        wanted = args.devices.split(",")
+        devices = [d for d in ("cpu", "cuda") if d in wanted and (d == "cpu" or torch.cuda.is_available())]
         for device in devices:
             run_once(files[:2], weights, device, args.batch_size, 0, args.precision)  # warm-up
             precision = args.precision if device == "cuda" else "fp32"
-            for label, n_workers in (("split", 0), ("pipelined", workers)):
+            modes = [(label, n) for label, n in (("split", 0), ("pipelined", workers)) if label in args.modes]
+            for label, n_workers in modes:
                 result = run_once(
                     files, weights, device, args.batch_size, n_workers, precision, args.orientations
                 )
