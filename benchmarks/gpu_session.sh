@@ -20,6 +20,7 @@ elapsed() { echo $(($(date +%s) - start)); }
 
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site carry/whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD
+ln -sfn ../models protsteer/models  # no install there: benchmarks import protsteer.models from models/
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, gemmi; print('torch', torch.__version__, 'gemmi', gemmi.__version__, torch.cuda.get_device_name())"
 python3 benchmarks/carry_training_data.py unpack --pack carry/data --cache /tmp/cache

@@ -25,6 +25,7 @@ from torch import nn
 from protsteer.nn import FieldType, SteerableConv3d
 
 FIELDS = FieldType([8, 4, 2])
+CUDA_CALLS_PER_SAMPLE = 10
 
 
 def machine_description() -> str:
@@ -121,11 +122,18 @@ def compare_layers(
         for name in layers:  # warm-up (fills the eval-mode kernel cache)
             for _ in range(2):
                 closures[name][mode]()
-        # alternate the layers call by call so that load changes on a shared machine hit all of them alike
+        # alternate the layers sample by sample so that load changes on a shared machine hit all of them
+        # alike. On CUDA one sample is several calls queued back to back (one synchronisation at the end),
+        # as a network runs them: timed one synchronised call at a time, the eval-mode layer (one cudnn call
+        # with the cached kernel, as Conv3d) read 1.14x (fp32) / 1.44x (bf16) Conv3d on an H200, while 20
+        # queued calls gave 1.00x / 1.01x (docs/nn.md).
+        calls = CUDA_CALLS_PER_SAMPLE if device.type == "cuda" else 1
         samples: dict[str, list[float]] = {name: [] for name in layers}
         for _ in range(repeats):
             for name in layers:
-                samples[name].append(time_call(closures[name][mode], device, 1, warmup=0))
+                fn = closures[name][mode]
+                seconds = time_call(lambda fn=fn, n=calls: [fn() for _ in range(n)], device, 1, warmup=0)
+                samples[name].append(seconds / calls)
         for name in layers:
             results[name][mode] = statistics.median(samples[name])
     return results

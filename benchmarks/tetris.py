@@ -15,6 +15,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -82,6 +83,9 @@ def main() -> None:
     parser.add_argument(
         "--band-limit", default=None, help="band limit of the steerable kernels (default: preset's)"
     )
+    parser.add_argument(
+        "--steerable", default="{}", help="JSON overrides of the steerable network (stages, blocks ...)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -90,6 +94,7 @@ def main() -> None:
     )
     if args.band_limit:
         steerable_options["band_limit"] = args.band_limit
+    steerable_options.update(json.loads(args.steerable))
     plain_options = dict(PLAIN, dropout=args.dropout, batch_norm=not args.no_batch_norm)
     generator = torch.Generator().manual_seed(1234)
     orientation = (

@@ -31,3 +31,25 @@ def test_cli_exit_code_propagates():
     )
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_cli_script_finds_the_shipped_weights_without_an_install(tmp_path):
+    """``python cli.py`` from a bare checkout (no install: PYTHONPATH only) lists the shipped models."""
+    import os
+    import subprocess
+    import sys
+
+    # a Python that sees the dependencies but not this project's install: drop the editable finder/.pth
+    code = (
+        "import sys, runpy; "
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
+        "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith('protsteer')]; "
+        "sys.argv = ['cli.py', 'predict', '--help']; "
+        f"runpy.run_path({str(ROOT / 'cli.py')!r}, run_name='__main__')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "propensity-v" in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 
@@ -197,7 +198,14 @@ def test_ddp_two_ranks_gloo_matches_one_rank_with_double_batch(tmp_path):
         _config(tmp_path / "single", batch_size=8, max_steps=8, grad_clip=None),
     )
     assert single.step == 8
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp")), nprocs=2, join=True)
+    for attempt in range(3):  # the free port can be taken before gloo binds it: retry on a fresh one
+        try:
+            mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp")), nprocs=2, join=True)
+            break
+        except (mp.ProcessRaisedException, mp.ProcessExitedException):
+            if attempt == 2:
+                raise
+            shutil.rmtree(tmp_path / "ddp", ignore_errors=True)
     a, b = _final_weights(tmp_path / "single"), _final_weights(tmp_path / "ddp")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     train_json = json.loads((tmp_path / "ddp" / "train.json").read_text())
