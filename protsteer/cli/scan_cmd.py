@@ -76,6 +76,7 @@ def scan(
       protsteer scan 1abc.pdb -o scan.tsv
       protsteer scan 1abc.pdb --positions A:10-20,A:45 -o scan.tsv
       protsteer scan 1abc.pdb --mutations variants.tsv -o scored.tsv
+      protsteer scan 1abc.pdb -o scan.tsv --orientations 8  # average 8 orientations (8x the time)
     """
     from protsteer.tasks.propensity.scan import run_scan
 
