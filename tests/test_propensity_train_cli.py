@@ -134,3 +134,40 @@ def test_resolve_device_cpu_and_unavailable_cuda():
             resolve_device("cuda:0")
     with pytest.raises(ProtsteerError):
         resolve_device("tpu")
+
+
+def test_packed_training_data_trains_without_the_structure_files(mini_data, tmp_path):
+    """benchmarks/carry_training_data.py (how a borrowed GPU gets the data): pack, unpack, train."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    from protsteer.structure.policy import ReadPolicy
+    from protsteer.tasks.propensity.cache import ATOM_ARRAYS, RESIDUE_ARRAYS, StructureStore, cache_root
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "carry_training_data.py"
+    spec = importlib.util.spec_from_file_location("carry_training_data", script)
+    carry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(carry)
+    carry.pack(mini_data, tmp_path / "cache", tmp_path / "pack", ["train", "val"], workers=1)
+    assert not (tmp_path / "pack" / "structures").exists()  # no structure files travel
+    carry.unpack(tmp_path / "pack", tmp_path / "cache2")
+
+    files = sorted(
+        {line.split("\t")[2] for line in (tmp_path / "pack" / "chains.tsv").read_text().splitlines()[1:]}
+    )
+    files = [f for f in files if (cache_root(tmp_path / "cache2", ReadPolicy()) / f"{f}.npz").exists()]
+    assert len(files) == 3  # the train and val files
+    original = StructureStore.load(cache_root(tmp_path / "cache", ReadPolicy()), files)
+    unpacked = StructureStore.load(cache_root(tmp_path / "cache2", ReadPolicy()), files)
+    assert np.abs(original.coords - unpacked.coords).max() <= 0.0051
+    for key in ATOM_ARRAYS + RESIDUE_ARRAYS:
+        if key not in ("coords", "virtual_cb"):
+            assert np.array_equal(getattr(original, key), getattr(unpacked, key)), key
+    assert np.array_equal(original.virtual_cb, unpacked.virtual_cb, equal_nan=True)
+
+    args = _train_args(tmp_path / "pack", tmp_path / "run", tmp_path / "cache2", "--max-steps", "2")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "best.pt").exists()
