@@ -4,7 +4,8 @@
 #
 #   python benchmarks/carry_training_data.py pack --out carry/data      # train + val structures, ~20 MiB
 #   mkdir -p carry/predict && cp <some test-split structure files> carry/predict/
-#   pip download gemmi (cp312 wheel) -d carry/whl                        # the CUDA image has no gemmi
+#   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 -d carry/whl gemmi==0.7.5        # the CUDA image has no gemmi
 #
 # then run, from the repository root there, `bash benchmarks/gpu_session.sh BUDGET_SECONDS` with
 # OUT set to the folder whose files come back. Results: OUT/session.log (everything printed),
@@ -20,7 +21,8 @@ elapsed() { echo $(($(date +%s) - start)); }
 
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site carry/whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD
-ln -sfn ../models protsteer/models  # no install there: benchmarks import protsteer.models from models/
+# no install there: the benchmarks import protsteer.models, which only an install maps to models/
+python3 -c "import protsteer.models" 2>/dev/null || ln -sfn ../models protsteer/models
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, gemmi; print('torch', torch.__version__, 'gemmi', gemmi.__version__, torch.cuda.get_device_name())"
 python3 benchmarks/carry_training_data.py unpack --pack carry/data --cache /tmp/cache
