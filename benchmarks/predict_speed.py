@@ -121,7 +121,7 @@ def main() -> None:
     )
     parser.add_argument("--weights", default=None)
     parser.add_argument("--preset", default="small", help="stand-in network preset when no weights exist")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 64 on CPU, 512 on CUDA")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 16 on CPU, 512 on CUDA")
     parser.add_argument("--workers", type=int, default=None, help="pipelined run (default: cores - 1)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")

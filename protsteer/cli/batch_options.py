@@ -101,7 +101,7 @@ runtime_options = stack_options(
         "--batch-size",
         type=click.IntRange(min=1),
         default=None,
-        help="Residues per network batch (default: 64 on CPU, 512 on CUDA; halved automatically on "
+        help="Residues per network batch (default: 16 on CPU, 512 on CUDA; halved automatically on "
         "out-of-memory). Every batch has this size (the last one is padded), so results do not depend on "
         "which residues share a batch.",
     ),

@@ -38,8 +38,9 @@ from protsteer.tasks.training import resolve_device
 
 logger = logging.getLogger(__name__)
 
-#: residues per network batch when --batch-size is not given, by device type
-DEFAULT_BATCH_SIZE = {"cpu": 64, "cuda": 512}
+#: residues per network call when --batch-size is not given. On the CPU small batches keep the activations in
+#: cache: propensity-v3 runs 75 residues/s at 16 against 57 at 64 (2 cores; propensity-v2 351 against 407).
+DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 512}
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 Parts = dict[str, tuple[Sequence[Column], Iterable[dict]]]
