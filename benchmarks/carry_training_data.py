@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import shutil
 from pathlib import Path
 
@@ -32,6 +31,8 @@ from protsteer.tasks.propensity.cache import (
     build_cache,
     cache_root,
     cached_path,
+    write_cache_policy,
+    write_cached_arrays,
 )
 from protsteer.tasks.propensity.splits import read_split
 
@@ -90,12 +91,8 @@ def unpack(pack_dir: Path, cache_dir: Path) -> None:
             np.float32
         )
         item["atom_name"] = arrays["atom_names"][arrays["atom_name_index"][a]]
-        buffer = io.BytesIO()
-        np.savez(buffer, **item)
-        target = cached_path(root, str(name))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, buffer.getvalue())
-    (root / "policy.json").write_text(json.dumps(ReadPolicy().to_dict(), indent=2), encoding="utf-8")
+        write_cached_arrays(cached_path(root, str(name)), item)
+    write_cache_policy(root, ReadPolicy())
     print(f"unpacked {len(arrays['files'])} files into {root}")
 
 

@@ -69,15 +69,25 @@ def structure_arrays(path: Path, policy: ReadPolicy) -> dict[str, np.ndarray]:
     }
 
 
+def write_cached_arrays(target: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write one structure's cached arrays (see the module docstring) atomically to ``target``."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(target, buffer.getvalue())
+
+
+def write_cache_policy(root: Path, policy: ReadPolicy) -> None:
+    """Record a cache root's read policy in ``<root>/policy.json`` (for people: the key hashes it)."""
+    (root / "policy.json").write_text(json.dumps(policy.to_dict(), indent=2), encoding="utf-8")
+
+
 def _cache_one(job: tuple[Path, Path, ReadPolicy]) -> tuple[str, str | None]:
     source, target, policy = job
     try:
         arrays = structure_arrays(source, policy)
     except ProtsteerError as err:
         return str(source), err.one_line()
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(target, buffer.getvalue())
+    write_cached_arrays(target, arrays)
     return str(source), None
 
 
@@ -107,7 +117,7 @@ def build_cache(
             if error is not None:
                 errors[str(Path(source).relative_to(data_dir))] = error
                 logger.warning("skipping %s: %s", source, error)
-    (root / "policy.json").write_text(json.dumps(policy.to_dict(), indent=2), encoding="utf-8")
+    write_cache_policy(root, policy)
     return root, errors
 
 
