@@ -117,7 +117,7 @@ runtime_options = stack_options(
         type=click.Choice(["fp32", "bf16", "fp16"]),
         default="fp32",
         show_default=True,
-        help="Network arithmetic on CUDA (bf16/fp16 autocast is faster; CPU always uses fp32).",
+        help="Network arithmetic on CUDA (bf16/fp16 autocast, not always faster; CPU always uses fp32).",
     ),
     click.option(
         "--orientations",
