@@ -124,7 +124,7 @@ def test_orientation_averaging_is_the_mean_probability(shared_data, model):
     structure = read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz")
     rows = predict_domains(structure, model, LABELS, SPEC, orientations=3)
     chain_a = structure.residues.chain == "A"
-    envs = domain_environment(structure, SPEC, residues=chain_a)
+    envs = domain_environment(structure, SPEC, residues=chain_a, frame="local")
     with torch.no_grad():
         logits = [model(envs.voxelize(rotations=r[None])).double() for r in orientation_set(3)]
     probabilities = [torch.softmax(values, dim=1)[0] for values in logits]

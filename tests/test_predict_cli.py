@@ -199,7 +199,7 @@ def test_cath_without_predictor_is_a_clear_error(tmp_path, valid_dir, weights, c
 def test_cath_hook_adds_its_table(tmp_path, valid_dir, weights, monkeypatch):
     calls = []
 
-    def load_predictor(weights_name, device, domains, orientations):
+    def load_predictor(weights_name, device, domains, orientations, frame):
         def predictor(structure, file):
             calls.append(structure.structure_id)
             return [
@@ -246,3 +246,28 @@ def test_cath_hook_adds_its_table(tmp_path, valid_dir, weights, monkeypatch):
     ]
     assert sorted(calls) == ["head", "tail", "tenascin"]
     assert (out / "residues.tsv").exists()
+
+
+def test_backbone_frame_makes_predictions_independent_of_the_file_orientation(tmp_path, weights):
+    structure = gemmi.read_structure(str(write_valid_structures(tmp_path / "in")[1]))  # head.pdb
+    structure.setup_entities()
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "turned").mkdir()
+    structure.make_mmcif_document().write_file(str(tmp_path / "plain" / "head.cif"))
+    rotation = gemmi.Mat33([[0.36, 0.48, -0.8], [-0.8, 0.6, 0.0], [0.48, 0.64, 0.6]])
+    structure[0].transform_pos_and_adp(gemmi.Transform(rotation, gemmi.Vec3(30.0, -12.0, 4.0)))
+    structure.make_mmcif_document().write_file(str(tmp_path / "turned" / "head.cif"))
+
+    def logp(folder: str, frame: str) -> np.ndarray:
+        out = tmp_path / f"out-{folder}-{frame}"
+        code = run_cli("predict", tmp_path / folder, "-o", out, "--weights", weights, "--frame", frame, "-q")
+        assert code == 0
+        rows = list(iter_rows(out / "residues.tsv"))
+        return np.array([[float(row[f"p_{aa}"]) for aa in AMINO_ACIDS] for row in rows])
+
+    local = np.abs(np.log(logp("plain", "local")) - np.log(logp("turned", "local"))).max()
+    assert local < 5e-3  # 3-decimal coordinates in the files: only rounding differs
+    # control: in the file's axes, the (random, untrained) network does see the rotation
+    assert np.abs(np.log(logp("plain", "input")) - np.log(logp("turned", "input"))).max() > 10 * local
+    run = json.loads((tmp_path / "out-plain-local" / "run.json").read_text())
+    assert run["arguments"]["frame"] == "local"

@@ -12,7 +12,7 @@ import torch
 
 from protsteer.errors import ProtsteerError
 from protsteer.so3 import random_rotations
-from protsteer.structure import ReadPolicy, read_structure
+from protsteer.structure import ReadPolicy, backbone_frames, read_structure
 from protsteer.voxel import (
     DOMAIN_ATOM_SPEC,
     DOMAIN_CA_SPEC,
@@ -23,10 +23,34 @@ from protsteer.voxel import (
     domain_environment,
     environment_centres,
     neighbor_pairs,
+    principal_frame,
     residue_environments,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
+
+
+ROTATION = random_rotations(1, generator=torch.Generator().manual_seed(3)).double().numpy()[0]
+SHIFT = np.array([13.0, -40.0, 7.5])
+
+
+def moved_copy(structure, rotation: np.ndarray, shift: np.ndarray):
+    """``structure`` with every position p replaced by ``rotation @ p + shift`` (Angstrom)."""
+
+    def move(xyz):
+        return (xyz.astype(np.float64) @ rotation.T + shift).astype(np.float32)
+
+    return dataclasses.replace(
+        structure, coords=move(structure.coords), backbone=move(structure.backbone),
+        virtual_cb=move(structure.virtual_cb),
+    )
+
+
+def assert_same_grids(first: torch.Tensor, second: torch.Tensor) -> None:
+    """Equal grids up to the rare voxel at the 3-sigma truncation edge, where a tiny coordinate change
+    switches a density of exp(-4.5) = 0.011 on or off."""
+    difference = (first - second).abs()
+    assert difference.max() < 0.012 and (difference > 2e-4).float().mean() < 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -129,18 +153,72 @@ def test_rotated_grid_equals_grid_of_the_rotated_structure(antibody):
     augmented = ball.voxelize(torch.from_numpy(rotations).float())
     for i, (row, rotation) in enumerate(zip(rows, rotations, strict=True)):
         centre = environment_centres(antibody)[row].astype(np.float64)
-
-        def turn(xyz, rotation=rotation, centre=centre):
-            return ((xyz.astype(np.float64) - centre) @ rotation.T + centre).astype(np.float32)
-
-        rotated = dataclasses.replace(
-            antibody,
-            coords=turn(antibody.coords),
-            backbone=turn(antibody.backbone),
-            virtual_cb=turn(antibody.virtual_cb),
-        )
+        rotated = moved_copy(antibody, rotation, centre - rotation @ centre)
         expected = residue_environments(rotated, residue_mask=[row]).voxelize()
         torch.testing.assert_close(augmented[i : i + 1], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_backbone_frames_are_rotations_along_the_backbone(antibody):
+    backbone = antibody.backbone.astype(np.float64)
+    frames = backbone_frames(backbone[:, 0], backbone[:, 1], backbone[:, 2])
+    defined = np.isfinite(frames).all(axis=(1, 2))
+    assert defined.mean() > 0.95
+    f = frames[defined]
+    np.testing.assert_allclose(f @ f.transpose(0, 2, 1), np.broadcast_to(np.eye(3), f.shape), atol=1e-9)
+    np.testing.assert_allclose(np.linalg.det(f), 1.0, atol=1e-9)
+    along = backbone[defined, 2] - backbone[defined, 1]  # CA -> C lies on +x
+    np.testing.assert_allclose(np.einsum("rij,rj->ri", f, along)[:, 1:], 0.0, atol=1e-9)
+    to_n = np.einsum("rij,rj->ri", f, backbone[defined, 0] - backbone[defined, 1])
+    assert (to_n[:, 1] > 0).all() and np.abs(to_n[:, 2]).max() < 1e-9  # N in the x-y plane, y > 0
+    missing = np.full(3, np.nan)
+    assert np.isnan(backbone_frames(missing, np.zeros(3), np.ones(3))).all()
+    assert np.isnan(backbone_frames(np.array([2.0, 2, 2]), np.zeros(3), np.ones(3))).all()  # collinear
+
+
+def test_backbone_frame_environments_do_not_depend_on_the_input_orientation(antibody):
+    rows = np.arange(0, antibody.n_residues, 7)
+    moved = moved_copy(antibody, ROTATION, SHIFT)
+    local = residue_environments(antibody, residue_mask=rows, frame="local")
+    local_moved = residue_environments(moved, residue_mask=rows, frame="local")
+    assert local.frame == "local" and local.rotatable
+    assert np.array_equal(local.offsets, local_moved.offsets)
+    for env in range(local.n_env):  # the same atoms at the same local positions (in another order)
+        part = slice(local.offsets[env], local.offsets[env + 1])
+        gap = np.linalg.norm(local.coords[part, None] - local_moved.coords[None, part], axis=-1)
+        same_channel = local.channel[part, None] == local_moved.channel[None, part]
+        assert np.where(same_channel, gap, np.inf).min(axis=1).max() < 2e-4
+    assert_same_grids(local.voxelize(), local_moved.voxelize())
+    # control: the input frame does change with the orientation, and the frame is a rotation of it
+    plain, plain_moved = (
+        residue_environments(s, residue_mask=rows, rotatable=True) for s in (antibody, moved)
+    )
+    assert (plain.voxelize() - plain_moved.voxelize()).abs().max() > 0.1
+    frames = backbone_frames(*(antibody.backbone[rows, i] for i in range(3)))
+    np.testing.assert_allclose(
+        local.coords, np.einsum("mij,mj->mi", frames[plain.env_index], plain.coords), atol=1e-4
+    )
+    with pytest.raises(ProtsteerError, match="frame"):
+        residue_environments(antibody, residue_mask=rows, frame="global")
+    with pytest.raises(ProtsteerError, match="frames"):
+        concatenate_environments([local, plain])
+
+
+def test_principal_frame_domains_do_not_depend_on_the_input_orientation(antibody):
+    moved = moved_copy(antibody, ROTATION, SHIFT)
+    for spec in (DOMAIN_CA_SPEC, DOMAIN_ATOM_SPEC):
+        local, local_moved = (
+            domain_environment(s, spec, "A:1-110", frame="local") for s in (antibody, moved)
+        )
+        assert local.frame == "local"
+        assert_same_grids(local.voxelize(), local_moved.voxelize())
+        plain, plain_moved = (domain_environment(s, spec, "A:1-110") for s in (antibody, moved))
+        assert (plain.voxelize() - plain_moved.voxelize()).abs().max() > 0.1  # control
+    points = np.random.default_rng(1).normal(size=(200, 3)) * [9.0, 4.0, 1.0] + [3.0, 0.0, 0.0]
+    axes = principal_frame(points)
+    np.testing.assert_allclose(axes @ axes.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(axes) > 0 and abs(axes[0, 0]) > 0.99 and abs(axes[1, 1]) > 0.99
+    np.testing.assert_allclose(principal_frame(points @ ROTATION.T), axes @ ROTATION.T, atol=1e-6)
+    np.testing.assert_array_equal(principal_frame(points[:2]), np.eye(3))
 
 
 def test_residue_mask_forms_agree(antibody):

@@ -89,6 +89,17 @@ propensity_weights_option = click.option(
     help="Shipped weights name (see models/) or a .pt file (sha256-verified).",
 )
 
+frame_option = click.option(
+    "--frame",
+    type=click.Choice(["local", "input"]),
+    default="local",
+    show_default=True,
+    help="Axes of each grid: 'local' turns each residue's environment into the residue's backbone frame "
+    "(x along CA->C, y towards N) and each CATH domain onto its principal axes, so predictions do not "
+    "depend on how the structure is oriented in the file; 'input' keeps the file's axes (the network "
+    "alone is only approximately rotation-invariant).",
+)
+
 runtime_options = stack_options(
     click.option(
         "--device",
@@ -125,8 +136,9 @@ runtime_options = stack_options(
         default=1,
         show_default=True,
         help="Average the probabilities over this many orientations of each environment (the input one "
-        "and fixed random rotations): more robust to how the structure is oriented, K times slower.",
+        "and fixed random rotations): averages out the network's discretisation error, K times slower.",
     ),
+    frame_option,
 )
 
 logging_options = stack_options(
@@ -207,6 +219,7 @@ def request_from_options(ctx: click.Context, options: dict[str, Any], out: Path 
         workers=options["workers"],
         precision=options["precision"],
         orientations=options["orientations"],
+        frame=options["frame"],
         output=OutputOptions(
             fmt=fmt, columns=split_columns(options["columns"]), per_input=options["per_input"], target=target
         ),

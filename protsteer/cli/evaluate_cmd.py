@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from protsteer.cli.batch_options import propensity_weights_option
+from protsteer.cli.batch_options import frame_option, propensity_weights_option
 from protsteer.cli.cath_cmds import evaluate_cath
 from protsteer.cli.training_options import evaluation_options, log_progress
 
@@ -48,6 +48,7 @@ def evaluate() -> None:
     show_default=True,
     help="Average over this many orientations per environment, as predict --orientations (K times slower).",
 )
+@frame_option
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -63,6 +64,7 @@ def propensity(
     max_residues: int,
     no_rotations: bool,
     orientations: int,
+    frame: str,
     cache_dir: Path | None,
     device: str,
     threads: int | None,
@@ -101,6 +103,7 @@ def propensity(
             "max_residues": max_residues,
             "rotations": not no_rotations,
             "orientations": orientations,
+            "frame": frame,
             "device": str(resolved),
             "batch_size": batch_size,
             "seed": seed,
@@ -117,6 +120,7 @@ def propensity(
         device=resolved,
         seed=seed,
         orientations=orientations,
+        frame=frame,
     )
     write_evaluation(evaluation, out_dir)
     write_run_json(out_dir, {**record, "weights_sha256": loaded.sha256, "summary": evaluation.summary})

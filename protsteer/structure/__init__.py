@@ -26,7 +26,7 @@ Stable public API (everything importable from ``protsteer.structure``)::
     parse_residue_selection("A:1-120,A:200-250") -> list[ResidueRange]
     select_residues(residues, "H:100A,L:1-20", model=None, strict=True) -> [R] bool mask
 
-    AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"; virtual_cb(n, ca, c)
+    AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"; virtual_cb(n, ca, c); backbone_frames(n, ca, c) -> [R,3,3]
 
 Residue classification: a residue is a *protein residue* when gemmi tabulates its name as an amino acid
 (standard or modified: MSE -> native_aa M, resname stays MSE, flag ``nonstandard:MSE``), or when its name is
@@ -34,7 +34,7 @@ not tabulated at all and it has N, CA and C atoms (native_aa X, flag ``unknown``
 CA atom are not in the table (``skipped``, logged) but their atoms stay as context atoms.
 """
 
-from protsteer.structure.geometry import virtual_cb
+from protsteer.structure.geometry import backbone_frames, virtual_cb
 from protsteer.structure.parsed import (
     RESIDUE_COLUMNS,
     ParsedStructure,
@@ -57,6 +57,7 @@ __all__ = [
     "ResidueRange",
     "ResidueTable",
     "SkippedResidue",
+    "backbone_frames",
     "parse_residue_selection",
     "read_structure",
     "select_residues",

@@ -7,6 +7,8 @@ import numpy as np
 # Ideal C-beta placement (tetrahedral geometry, bond length ~1.52 Angstrom) as a linear combination of
 # b = CA - N, c = C - CA and their cross product a = b x c, added to CA.
 _CB_CROSS, _CB_B, _CB_C = -0.58273431, 0.56802827, -0.54067466
+# below this (Angstrom) the N side of the frame is undefined: N, CA, C collinear or coincident
+_MIN_FRAME_NORM = 1e-3
 
 
 def virtual_cb(n: np.ndarray, ca: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -23,6 +25,34 @@ def virtual_cb(n: np.ndarray, ca: np.ndarray, c: np.ndarray) -> np.ndarray:
     c_vec = c64 - ca64
     a = np.cross(b, c_vec)
     return (ca64 + _CB_CROSS * a + _CB_B * b + _CB_C * c_vec).astype(np.float32)
+
+
+def backbone_frames(n: np.ndarray, ca: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Right-handed orthonormal frame of each residue's backbone, as rotation matrices.
+
+    Rows of the frame: ``x`` along CA -> C, ``y`` the component of CA -> N orthogonal to ``x``, ``z = x cross
+    y``. A point ``p`` has local coordinates ``frame @ (p - origin)``. Rotating the structure
+    by ``Q`` turns every frame ``F`` into ``F @ Q.T``, so local coordinates do not change: this is what makes
+    predictions independent of how the input file is oriented.
+
+    Args:
+        n, ca, c: [..., 3] coordinates, Angstrom.
+
+    Returns:
+        [..., 3, 3] float64 rotation matrices (det +1); NaN where an atom is missing (NaN) or N, CA, C are
+        (nearly) collinear.
+    """
+    n64, ca64, c64 = (np.asarray(v, dtype=np.float64) for v in (n, ca, c))
+    along = c64 - ca64
+    side = n64 - ca64
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = along / np.linalg.norm(along, axis=-1, keepdims=True)
+        y = side - (side * x).sum(axis=-1, keepdims=True) * x
+        y_norm = np.linalg.norm(y, axis=-1, keepdims=True)
+        y = np.where(y_norm > _MIN_FRAME_NORM, y / y_norm, np.nan)
+    frames = np.stack([x, y, np.cross(x, y)], axis=-2)
+    frames[~np.isfinite(frames).all(axis=(-2, -1))] = np.nan
+    return frames
 
 
 def ca_ca_breaks(ca: np.ndarray, same_chain_as_previous: np.ndarray, max_distance: float = 4.2) -> np.ndarray:

@@ -9,15 +9,18 @@ Stable public API (everything importable from ``protsteer.voxel``)::
         Presets: RESIDUE_SPEC (= VoxelSpec(crop_radius=9.0)), DOMAIN_CA_SPEC (50^3 x 2 A, sigma 1, ("CA",)),
         DOMAIN_ATOM_SPEC (50^3 x 2 A, sigma 1, atom types). Channel names: see protsteer.voxel.spec.
 
-    residue_environments(structure, spec=RESIDUE_SPEC, residue_mask=None, rotatable=False) -> Environments
-        atoms around each residue's virtual CB, own side chain (incl. CB) removed; O(N log N) cell list.
-        rotatable=True selects the ball needed for randomly rotated grids (training augmentation).
+    residue_environments(structure, spec=RESIDUE_SPEC, residue_mask=None, rotatable=False, frame="input")
+        -> Environments: atoms around each residue's virtual CB, own side chain (incl. CB) removed;
+        O(N log N) cell list. rotatable=True selects the ball needed for randomly rotated grids (training
+        augmentation); frame="local" expresses each environment in its residue's backbone frame
+        (predictions independent of the file's orientation). FRAMES = ("input", "local").
 
     domain_environment(structure, spec=DOMAIN_CA_SPEC, residues=None | mask | "A:1-120,A:200-250",
-                       include_context=False) -> Environments (one environment, CA-centroid centred)
+                       include_context=False, frame="input") -> Environments (one environment,
+        CA-centroid centred; frame="local" turns it onto the CA atoms' principal axes: principal_frame)
 
     Environments: coords [M,3] float32 A (relative to centre), channel [M], env_index [M] (sorted),
-        offsets [n_env+1], residue_rows [n_env], centres [n_env,3], spec, rotatable;
+        offsets [n_env+1], residue_rows [n_env], centres [n_env,3], spec, rotatable, frame;
         .n_env, .select(envs), .voxelize(rotations=None, device=None) -> [n_env, C, G, G, G],
         concatenate_environments([...]) to batch across structures.
 
@@ -29,8 +32,9 @@ Stable public API (everything importable from ``protsteer.voxel``)::
     neighbor_pairs(points, centres, reach, ball=False) -> (centre_index, point_index)
 """
 
-from protsteer.voxel.domain import domain_environment
+from protsteer.voxel.domain import domain_environment, principal_frame
 from protsteer.voxel.environments import (
+    FRAMES,
     Environments,
     concatenate_environments,
     environment_centres,
@@ -51,6 +55,7 @@ __all__ = [
     "DOMAIN_ATOM_SPEC",
     "DOMAIN_CA_SPEC",
     "ELEMENT_CHANNELS",
+    "FRAMES",
     "RESIDUE_SPEC",
     "Environments",
     "VoxelSpec",
@@ -59,6 +64,7 @@ __all__ = [
     "domain_environment",
     "environment_centres",
     "neighbor_pairs",
+    "principal_frame",
     "residue_environments",
     "voxelize",
 ]

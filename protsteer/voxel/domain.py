@@ -4,6 +4,9 @@ The box is centred on the centroid of the selected residues' CA atoms; every sel
 beyond the box simply add nothing to the grid), so rotated grids (``Environments.voxelize(rotations)``) are
 always complete. Use :data:`~protsteer.voxel.spec.DOMAIN_CA_SPEC` (CA only, 50^3 voxels of 2 Angstrom,
 sigma 1 Angstrom) or :data:`~protsteer.voxel.spec.DOMAIN_ATOM_SPEC` (atom types) or any other VoxelSpec.
+
+With ``frame="local"`` the atoms are expressed in the principal axes of the selected CA atoms
+(:func:`principal_frame`), so the grid does not depend on how the structure is oriented in its file.
 """
 
 from __future__ import annotations
@@ -13,8 +16,27 @@ import numpy as np
 from protsteer.errors import ProtsteerError
 from protsteer.structure.parsed import ParsedStructure
 from protsteer.structure.selection import select_residues
-from protsteer.voxel.environments import Environments
+from protsteer.voxel.environments import Environments, check_frame, to_local_frames
 from protsteer.voxel.spec import DOMAIN_CA_SPEC, VoxelSpec, channel_membership
+
+
+def principal_frame(points: np.ndarray) -> np.ndarray:
+    """[3, 3] float64 rotation whose rows are the principal axes of ``points`` [n, 3] (Angstrom), largest
+    spread first; each of the first two axes points to the heavier tail of the points along it (positive
+    third moment), the third is their cross product. Rotating the points by ``Q`` turns the frame ``F`` into
+    ``F @ Q.T``. The identity for fewer than 3 points; axes of (nearly) equal spread or zero skew are not
+    unique, so for such shapes the frame, and hence the grid, is only as stable as the data allow."""
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) < 3:
+        return np.eye(3)
+    centred = points - points.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axes = vectors[:, ::-1].T.copy()  # rows, largest eigenvalue first
+    for row in range(2):
+        if ((centred @ axes[row]) ** 3).sum() < 0:
+            axes[row] = -axes[row]
+    axes[2] = np.cross(axes[0], axes[1])
+    return axes
 
 
 def domain_environment(
@@ -22,6 +44,7 @@ def domain_environment(
     spec: VoxelSpec = DOMAIN_CA_SPEC,
     residues: np.ndarray | str | None = None,
     include_context: bool = False,
+    frame: str = "input",
 ) -> Environments:
     """One environment holding the atoms of the selected residues, centred on their CA centroid.
 
@@ -31,11 +54,13 @@ def domain_environment(
         residues: [R] bool mask or row indices, or a selection string (``"A:1-120,A:200-250"``, CATH
             segments in author numbering); default: every residue of the first model.
         include_context: also add context atoms (ligands, metals) within the box of the selection.
+        frame: ``"input"`` (the file's axes) or ``"local"`` (the CA atoms' principal axes).
 
     Returns:
         :class:`Environments` with ``n_env == 1`` (``residue_rows == [-1]``); stack several with
         :func:`~protsteer.voxel.environments.concatenate_environments`.
     """
+    check_frame(frame)
     if residues is None:
         mask = structure.residues.model == structure.model_numbers[0]
     elif isinstance(residues, str):
@@ -57,6 +82,9 @@ def domain_environment(
     )
     entry, channel = np.nonzero(membership)
     coords = (structure.coords[atoms[entry]].astype(np.float64) - centre).astype(np.float32)
+    if frame == "local":
+        axes = principal_frame(structure.ca[mask])
+        coords = to_local_frames(coords, np.zeros(len(coords), dtype=np.int64), axes[None])
     return Environments(
         coords=coords,
         channel=channel.astype(np.int64),
@@ -66,4 +94,5 @@ def domain_environment(
         centres=centre.astype(np.float32)[None],
         spec=spec,
         rotatable=True,
+        frame=frame,
     )

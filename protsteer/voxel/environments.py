@@ -7,6 +7,11 @@ chain (every atom but N, CA, C, O, OXT, so CB too). With ``rotatable=True`` the 
 :attr:`VoxelSpec.rotation_reach` instead, which holds every atom that can reach the grid under any rotation
 about the centre: use it whenever :func:`voxelize` gets ``rotations``. A spec with
 :attr:`VoxelSpec.crop_radius` always selects the ball of that radius (capped by the rotation reach).
+
+Orientation (``frame``): ``"input"`` keeps the axes of the input file; ``"local"`` expresses each
+environment in its residue's backbone frame (:func:`protsteer.structure.backbone_frames`: x along CA -> C, y
+towards N), so the grid, and every prediction made from it, does not depend on how the structure is oriented
+in the file (up to float rounding). Residues without a frame (N or C missing) keep the input axes.
 """
 
 from __future__ import annotations
@@ -19,10 +24,21 @@ import torch
 from torch import Tensor
 
 from protsteer.errors import ProtsteerError
+from protsteer.structure.geometry import backbone_frames
 from protsteer.structure.parsed import ParsedStructure
 from protsteer.voxel.neighbors import neighbor_offsets
 from protsteer.voxel.spec import RESIDUE_SPEC, VoxelSpec, channel_membership
 from protsteer.voxel.voxelizer import voxelize
+
+#: grid orientations: the input file's axes, or a frame of the structure itself (a residue's backbone frame
+#: here, a domain's principal axes in :func:`protsteer.voxel.domain_environment`)
+FRAMES = ("input", "local")
+
+
+def check_frame(frame: str) -> None:
+    """Raise a one-line :class:`ProtsteerError` unless ``frame`` is one of :data:`FRAMES`."""
+    if frame not in FRAMES:
+        raise ProtsteerError(f"unknown environment frame {frame!r} (choose from {', '.join(FRAMES)})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +54,7 @@ class Environments:
         centres: [n_env, 3] float32 absolute centre (virtual C-beta or CA fallback), Angstrom.
         spec: the VoxelSpec the entries were selected for.
         rotatable: entries cover the ball needed for rotated grids (see the module docstring).
+        frame: orientation of ``coords``, one of :data:`FRAMES` (module docstring).
     """
 
     coords: np.ndarray
@@ -48,6 +65,7 @@ class Environments:
     centres: np.ndarray
     spec: VoxelSpec
     rotatable: bool
+    frame: str = "input"
 
     @property
     def n_env(self) -> int:
@@ -77,6 +95,7 @@ class Environments:
             centres=self.centres[envs],
             spec=self.spec,
             rotatable=self.rotatable,
+            frame=self.frame,
         )
 
     def voxelize(self, rotations: Tensor | None = None, device: torch.device | str | None = None) -> Tensor:
@@ -93,9 +112,9 @@ def concatenate_environments(parts: Sequence[Environments]) -> Environments:
     """
     if not parts:
         raise ProtsteerError("concatenate_environments needs at least one part")
-    spec, rotatable = parts[0].spec, parts[0].rotatable
-    if any(part.spec != spec or part.rotatable != rotatable for part in parts):
-        raise ProtsteerError("cannot concatenate environments built with different specs")
+    spec, rotatable, frame = parts[0].spec, parts[0].rotatable, parts[0].frame
+    if any(part.spec != spec or part.rotatable != rotatable or part.frame != frame for part in parts):
+        raise ProtsteerError("cannot concatenate environments built with different specs or frames")
     env_starts = np.cumsum([0] + [part.n_env for part in parts])
     entry_starts = np.cumsum([0] + [len(part.coords) for part in parts])
     return Environments(
@@ -111,6 +130,7 @@ def concatenate_environments(parts: Sequence[Environments]) -> Environments:
         centres=np.concatenate([part.centres for part in parts]).reshape(-1, 3),
         spec=spec,
         rotatable=rotatable,
+        frame=frame,
     )
 
 
@@ -122,11 +142,27 @@ def environment_centres(structure: ParsedStructure) -> np.ndarray:
     return centres
 
 
+def residue_frames(backbone: np.ndarray) -> np.ndarray:
+    """[R, 3, 3] float64 backbone frame of each residue (:func:`protsteer.structure.backbone_frames`) from
+    ``backbone`` [R, >=3, 3] (N, CA, C first; NaN where missing), the identity where a frame is undefined."""
+    frames = backbone_frames(backbone[:, 0], backbone[:, 1], backbone[:, 2])
+    frames[~np.isfinite(frames).all(axis=(1, 2))] = np.eye(3)
+    return frames
+
+
+def to_local_frames(coords: np.ndarray, env_index: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """[M, 3] float32 ``frames[env_index[m]] @ coords[m]`` (coordinates relative to each environment's
+    centre, Angstrom; ``frames`` [n_env, 3, 3]), computed in float64."""
+    local = np.einsum("mij,mj->mi", frames[env_index], coords.astype(np.float64))
+    return local.astype(np.float32)
+
+
 def residue_environments(
     structure: ParsedStructure,
     spec: VoxelSpec = RESIDUE_SPEC,
     residue_mask: np.ndarray | None = None,
     rotatable: bool = False,
+    frame: str = "input",
 ) -> Environments:
     """Environments of the residues in ``residue_mask`` (default: every residue-table row).
 
@@ -135,17 +171,21 @@ def residue_environments(
         spec: grid and channels (default :data:`RESIDUE_SPEC`).
         residue_mask: [R] bool or row indices; environments come in increasing row order.
         rotatable: select the ball that rotated grids need (module docstring).
+        frame: ``"input"`` or ``"local"`` (module docstring); ``"local"`` selects the ball as
+            ``rotatable`` does, since the box turns with the frame.
 
     Returns:
         :class:`Environments` with one environment per selected residue.
     """
     rows = np.arange(structure.n_residues) if residue_mask is None else np.asarray(residue_mask)
+    check_frame(frame)
     rows = np.flatnonzero(rows) if rows.dtype == bool else np.unique(rows.astype(np.int64).reshape(-1))
     centres = environment_centres(structure)[rows]
     membership = channel_membership(
         structure.element, structure.atom_name, structure.residue_index, spec.channels
     )
     useful = membership.any(axis=1)
+    rotatable = rotatable or frame == "local"
     ball = rotatable or spec.crop_radius is not None
     reach = spec.rotation_reach if ball else spec.reach
     env_model = structure.residues.model[rows]
@@ -171,6 +211,8 @@ def residue_environments(
     else:
         entry, channel = np.nonzero(membership[atom])
         env, coords = env[entry], coords[entry]
+    if frame == "local":
+        coords = to_local_frames(coords, env, residue_frames(structure.backbone[rows]))
     counts = np.bincount(env, minlength=len(rows))
     return Environments(
         coords=coords.astype(np.float32, copy=False),
@@ -181,4 +223,5 @@ def residue_environments(
         centres=centres.astype(np.float32),
         spec=spec,
         rotatable=rotatable,
+        frame=frame,
     )

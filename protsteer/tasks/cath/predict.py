@@ -141,6 +141,7 @@ def predict_domains(
     device: torch.device | str = "cpu",
     batch_size: int = 16,
     orientations: int = 1,
+    frame: str = "local",
 ) -> list[dict[str, Any]]:
     """CATH architecture probabilities for the chains (default) or the given domains of one structure.
 
@@ -154,6 +155,8 @@ def predict_domains(
         batch_size: grids per forward pass.
         orientations: average the probabilities over this many orientations of each domain
             (:func:`protsteer.so3.orientation_set`; 1 = the input orientation only).
+        frame: ``"local"``: each domain on its CA atoms' principal axes (predictions independent of the
+            file's orientation); ``"input"``: the file's axes (:func:`protsteer.voxel.domain_environment`).
 
     Returns:
         rows with the keys of :func:`table_columns` (``labels``), in chain / domain order; domains whose
@@ -166,7 +169,8 @@ def predict_domains(
     rows: list[dict[str, Any]] = []
     for start in range(0, len(targets), batch_size):
         chunk = targets[start : start + batch_size]
-        envs = concatenate_environments([domain_environment(structure, spec, residues=m) for _, m in chunk])
+        envs = concatenate_environments([domain_environment(structure, spec, residues=m, frame=frame)
+                                         for _, m in chunk])
         with torch.no_grad():
             probabilities = torch.stack([
                 torch.softmax(model(envs.voxelize(rotations=rotation.expand(envs.n_env, 3, 3), device=device))
@@ -195,17 +199,19 @@ class CathPredictor:
     """
 
     def __init__(self, weights: Any, device: torch.device, domains: dict[str, list[UserDomain]] | None,
-                 domains_path: Path | None, orientations: int = 1) -> None:
+                 domains_path: Path | None, orientations: int = 1, frame: str = "local") -> None:
         if weights.task != "cath":
             raise ProtsteerError(f"weights are for task {weights.task!r}, not cath", weights.path)
         self.weights = weights
         self.device = device
         self.domains = domains
         self.orientations = orientations
+        self.frame = frame
         self.columns = table_columns(weights.labels)
         self.settings = {
             "weights": weights.name, "sha256": weights.sha256, "labels": list(weights.labels),
             "domains": None if domains_path is None else str(domains_path), "orientations": orientations,
+            "frame": frame,
         }
 
     def __call__(self, structure: ParsedStructure, file: str) -> list[dict[str, Any]]:
@@ -217,19 +223,20 @@ class CathPredictor:
         try:
             return predict_domains(
                 structure, self.weights.model, list(self.weights.labels), self.weights.voxel_spec, user,
-                self.device, orientations=self.orientations,
+                self.device, orientations=self.orientations, frame=self.frame,
             )
         except ProtsteerError as err:
             raise ProtsteerError(f"cath: {err.message}", file) from err
 
 
 def load_predictor(
-    weights: str | None, device: torch.device, domains: Path | None, orientations: int = 1
+    weights: str | None, device: torch.device, domains: Path | None, orientations: int = 1,
+    frame: str = "local",
 ) -> CathPredictor:
     """Load CATH weights (default ``DEFAULT_WEIGHTS["cath"]`` of :mod:`protsteer.models`) and an optional
-    domains file; ``orientations`` as in :func:`predict_domains`."""
+    domains file; ``orientations`` and ``frame`` as in :func:`predict_domains`."""
     from protsteer.io.weights import load_weights
 
     loaded = load_weights(weights or DEFAULT_WEIGHTS["cath"], device=device)
     user = read_domains_file(domains) if domains is not None else None
-    return CathPredictor(loaded, torch.device(device), user, domains, orientations)
+    return CathPredictor(loaded, torch.device(device), user, domains, orientations, frame)

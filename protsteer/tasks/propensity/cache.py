@@ -172,6 +172,16 @@ class StructureStore:
         """Slice of the atom arrays that belongs to file ``file_index``."""
         return slice(int(self.atom_offsets[file_index]), int(self.atom_offsets[file_index + 1]))
 
+    def backbone(self) -> np.ndarray:
+        """[R, 3, 3] float32 N, CA, C coordinates of every residue, Angstrom (NaN where missing)."""
+        backbone = np.full((len(self.aa), 3, 3), np.nan, dtype=np.float32)
+        file_of_atom = np.repeat(np.arange(len(self.files)), np.diff(self.atom_offsets))
+        residue = self.residue_offsets[file_of_atom] + self.residue_index
+        for slot, name in enumerate((b"N", b"CA", b"C")):
+            atoms = np.flatnonzero((self.residue_index >= 0) & (self.atom_name == name))
+            backbone[residue[atoms], slot] = self.coords[atoms]
+        return backbone
+
     def residues_of(self, file_index: int) -> slice:
         """Slice of the residue arrays that belongs to file ``file_index``."""
         return slice(int(self.residue_offsets[file_index]), int(self.residue_offsets[file_index + 1]))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from protsteer.tasks.propensity.splits import SplitChain, chains_by_file
+from protsteer.voxel.environments import check_frame, residue_frames
 from protsteer.voxel.spec import VoxelSpec, channel_membership
 
 if TYPE_CHECKING:
@@ -130,15 +131,21 @@ class EnvironmentDataset(torch.utils.data.Dataset):
     entries (an atom in two channels is two entries, channels from
     :func:`protsteer.voxel.spec.channel_membership`) within ``spec.rotation_reach`` of the target's virtual
     C-beta, coordinates relative to it (Angstrom), the target's own side chain (all but N, CA, C, O, OXT)
-    removed. Deterministic: rotation and voxelization happen later, in the main process.
+    removed, in the axes of ``frame`` (:data:`protsteer.voxel.FRAMES`: ``"input"``, the file's axes, or
+    ``"local"``, the residue's backbone frame as ``predict`` uses). Deterministic: rotation and
+    voxelization happen later, in the main process.
     """
 
-    def __init__(self, store: StructureStore, samples: ResidueSamples, spec: VoxelSpec) -> None:
+    def __init__(
+        self, store: StructureStore, samples: ResidueSamples, spec: VoxelSpec, frame: str = "input"
+    ) -> None:
+        check_frame(frame)
         self.store = store
         self.samples = samples
         self.radius = float(spec.rotation_reach)
         names = np.char.decode(store.atom_name, "ascii")
         self.membership = channel_membership(store.element, names, store.residue_index, spec.channels)
+        self.frames = residue_frames(store.backbone()) if frame == "local" else None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -154,7 +161,10 @@ class EnvironmentDataset(torch.utils.data.Dataset):
         keep &= ~((store.residue_index[atoms] == local_row) & store.is_sidechain[atoms])
         kept = np.flatnonzero(keep)
         entry, channel = np.nonzero(self.membership[atoms][kept])
-        return relative[kept[entry]], channel.astype(np.int8), int(self.samples.label[i])
+        relative = relative[kept[entry]]
+        if self.frames is not None:
+            relative = (relative.astype(np.float64) @ self.frames[residue].T).astype(np.float32)
+        return relative, channel.astype(np.int8), int(self.samples.label[i])
 
 
 def collate_environments(

@@ -68,16 +68,21 @@ def evaluate_propensity(
     subset_seed: int = 20240531,
     cache_workers: int = 2,
     orientations: int = 1,
+    frame: str = "local",
 ) -> Evaluation:
     """Evaluate ``weights`` (a loaded propensity model) on ``split`` of ``data_dir``.
 
     Args:
         max_residues: evaluate at most this many residues, spread over families (None: all).
         rotations: also evaluate each environment under one Haar-random rotation (seeded by ``seed``) and
-            report the top-1 agreement with the unrotated prediction and the rotated accuracy.
+            report the top-1 agreement with the unrotated prediction and the rotated accuracy: the
+            network's own rotation robustness (with ``frame="local"`` the pipeline itself does not
+            depend on the structure's orientation; ``benchmarks/rotation_agreement.py`` checks that end to
+            end on rotated files).
         orientations: average the probabilities over this many orientations of each environment
             (:func:`protsteer.so3.orientation_set`, as ``predict --orientations``); the rotated pass applies
             each environment's random rotation first, so both passes run the same averaged predictor.
+        frame: environment axes, ``"local"`` (as ``predict``) or ``"input"`` (the files' axes).
     """
     if weights.task != "propensity" or list(weights.labels) != list(AMINO_ACIDS):
         raise ProtsteerError(f"not propensity weights (task {weights.task!r})", weights.path)
@@ -93,7 +98,7 @@ def evaluate_propensity(
     n_split = len(samples)
     if max_residues is not None:
         samples = spread_subset(samples, max_residues, subset_seed)
-    dataset = EnvironmentDataset(store, samples, weights.voxel_spec)
+    dataset = EnvironmentDataset(store, samples, weights.voxel_spec, frame=frame)
     model = weights.model.to(device)
 
     def run(seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,6 +135,7 @@ def evaluate_propensity(
         "split_residues": n_split,
         "evaluated_residues": len(samples),
         "orientations": orientations,
+        "frame": frame,
         "families": int(len(np.unique(samples.family))),
         "per_residue": {key: float(np.mean(value)) for key, value in per_residue.items()},
         "family_macro": family_macro(per_residue, samples.family),

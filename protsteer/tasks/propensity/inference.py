@@ -88,6 +88,7 @@ class PrepareOptions:
             those a mutation list names), or None.
         keep_structure: also return the :class:`ParsedStructure` (for tasks that need atoms).
         rotatable: build environments that can be voxelized in any orientation (orientation averaging).
+        frame: environment axes, ``"local"`` or ``"input"`` (:data:`protsteer.voxel.FRAMES`).
     """
 
     policy: ReadPolicy
@@ -96,6 +97,7 @@ class PrepareOptions:
     residue_selector: Callable[[ResidueTable], np.ndarray] | None = None
     keep_structure: bool = False
     rotatable: bool = False
+    frame: str = "input"
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -124,7 +126,7 @@ def prepare_input(item: InputFile, options: PrepareOptions) -> PreparedInput | P
             mask = options.residue_selector(structure.residues)
         stage = "environments"
         environments = residue_environments(
-            structure, options.spec, residue_mask=mask, rotatable=options.rotatable
+            structure, options.spec, residue_mask=mask, rotatable=options.rotatable, frame=options.frame
         )
         seconds = {"read": read_done - start, "environments": time.perf_counter() - read_done}
     except (ProtsteerError, OSError, ValueError, MemoryError) as err:

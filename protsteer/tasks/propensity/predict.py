@@ -53,7 +53,9 @@ def parse_tasks(text: str) -> tuple[str, ...]:
     return tuple(task for task in TASKS if task in names)
 
 
-def load_cath_predictor(device, domains: Path | None, weights: str | None, orientations: int = 1):
+def load_cath_predictor(
+    device, domains: Path | None, weights: str | None, orientations: int = 1, frame: str = "local"
+):
     """The CATH predictor of ``protsteer.tasks.cath.predict`` (see the module docstring)."""
     try:
         module = importlib.import_module(CATH_MODULE)
@@ -61,7 +63,7 @@ def load_cath_predictor(device, domains: Path | None, weights: str | None, orien
         if err.name not in (CATH_MODULE, "protsteer.tasks.cath"):
             raise
         raise ProtsteerError("--tasks cath: CATH prediction is not available in this version") from err
-    predictor = module.load_predictor(weights, device, domains, orientations)
+    predictor = module.load_predictor(weights, device, domains, orientations, frame)
     return module.TABLE, getattr(predictor, "columns", module.COLUMNS), predictor
 
 
@@ -88,7 +90,7 @@ def run_predict(
         from protsteer.tasks.training import resolve_device
 
         cath_table, cath_columns, cath = load_cath_predictor(
-            resolve_device(request.device), domains, cath_weights, request.orientations
+            resolve_device(request.device), domains, cath_weights, request.orientations, request.frame
         )
         tables[cath_table] = cath_columns
         settings["cath"] = cath.settings

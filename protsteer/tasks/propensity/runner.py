@@ -58,6 +58,7 @@ class BatchRequest:
     workers: int | None = None
     precision: str = "fp32"
     orientations: int = 1
+    frame: str = "local"
     output: OutputOptions = field(default_factory=OutputOptions)
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
@@ -114,6 +115,7 @@ def run_propensity_batch(
             "weights_sha256": weights.sha256,
             "positions": positions,
             "orientations": request.orientations,
+            "frame": request.frame,
             **(settings or {}),
         },
         output=request.output,
@@ -131,6 +133,7 @@ def run_propensity_batch(
         residue_selector=residue_selector,
         keep_structure=keep_structure,
         rotatable=request.orientations > 1,
+        frame=request.frame,
     )
     try:
         return _drive(batch, request, weights, device, options, make_parts), batch
