@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--orientations", type=int, default=1, help="as scan --orientations")
+    parser.add_argument("--frame", choices=["local", "input"], default="local", help="as scan --frame")
     parser.add_argument("--out", type=Path, default=None, help="write the per-dataset table here (TSV)")
     args = parser.parse_args()
     rows = test_rows()
@@ -98,6 +99,7 @@ def main() -> None:
             outdir=Path(tmp) / "scan.work",
             weights=args.weights,
             orientations=args.orientations,
+            frame=args.frame,
             device=args.device,
             workers=args.workers,
             output=OutputOptions(target=scored),

@@ -5,13 +5,14 @@ Every input is written twice with gemmi (mmCIF, so both copies go through the sa
 file, seeded). ``run_predict`` (the code behind the CLI) then predicts both directories, and the residue
 tables are compared row by row: top-1 agreement and the change of ``logp_native``, for each ``--frames``
 setting (``local``: each environment in its residue's backbone frame, the default of predict; ``input``:
-the file's axes, i.e. the network's own robustness).
+the file's axes, i.e. the network's own robustness). With ``--cath`` the CATH table (one row per chain) is
+compared too: agreement of ``pred_architecture`` and the change of ``p_pred``.
 
     python benchmarks/rotation_agreement.py                      # 20 test-split files of ../shared/data
     python benchmarks/rotation_agreement.py --count 50 --orientations 8
     python benchmarks/rotation_agreement.py FILE...
 
-The last line per frame reads ``rotation_agreement frame=<f> top1=<x> ...``.
+One line per frame reads ``rotation_agreement frame=<f> top1=<x> ...`` (and ``cath_agreement ...``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,23 @@ from protsteer.models import DEFAULT_WEIGHTS
 
 from protsteer.io.batch import OutputOptions
 from protsteer.so3 import random_rotations
+from protsteer.structure.source import decompress, detect_format, parse_gemmi, strip_atom_tails
 from protsteer.tasks.propensity.predict import run_predict
 from protsteer.tasks.propensity.runner import BatchRequest
 
-KEY = ("structure_id", "model", "chain", "resseq", "icode")
+KEYS = {
+    "residues": ("structure_id", "model", "chain", "resseq", "icode"),
+    "cath": ("structure_id", "model", "chain", "domain_id"),
+}
+
+
+def gemmi_structure(path: Path) -> gemmi.Structure:
+    """The file as gemmi reads it; PDB files with garbage charge columns as protsteer reads them."""
+    try:
+        return gemmi.read_structure(str(path))
+    except RuntimeError:
+        content, _ = decompress(path.read_bytes(), 1 << 32, str(path))
+        return parse_gemmi(strip_atom_tails(content), detect_format(content), str(path))
 
 
 def write_copies(files: list[Path], out: Path, seed: int) -> tuple[Path, Path]:
@@ -45,7 +59,7 @@ def write_copies(files: list[Path], out: Path, seed: int) -> tuple[Path, Path]:
     rotated.mkdir()
     for path, rotation, shift in zip(files, rotations, shifts, strict=True):
         stem = path.name.split(".")[0]
-        structure = gemmi.read_structure(str(path))
+        structure = gemmi_structure(path)
         structure.setup_entities()
         structure.make_mmcif_document().write_file(str(plain / f"{stem}.cif"))
         transform = gemmi.Transform(gemmi.Mat33(rotation.tolist()), gemmi.Vec3(*shift.tolist()))
@@ -55,7 +69,10 @@ def write_copies(files: list[Path], out: Path, seed: int) -> tuple[Path, Path]:
     return plain, rotated
 
 
-def predict_table(directory: Path, out: Path, args: argparse.Namespace, frame: str) -> dict[tuple, dict]:
+def predict_tables(
+    directory: Path, out: Path, args: argparse.Namespace, frame: str
+) -> dict[str, dict[tuple, dict]]:
+    """``{table: {row key: row}}`` of one predict run (``residues``, and ``cath`` with ``--cath``)."""
     request = BatchRequest(
         inputs=[str(directory)],
         outdir=out,
@@ -67,9 +84,25 @@ def predict_table(directory: Path, out: Path, args: argparse.Namespace, frame: s
         output=OutputOptions(),
         progress=False,
     )
-    run_predict(request)
-    with open(out / "residues.tsv", encoding="utf-8") as handle:
-        return {tuple(row[k] for k in KEY): row for row in csv.DictReader(handle, delimiter="\t")}
+    tables = ("residues", "cath") if args.cath else ("residues",)
+    run_predict(request, tasks=("propensity", "cath") if args.cath else ("propensity",))
+    result = {}
+    for table in tables:
+        with open(out / f"{table}.tsv", encoding="utf-8") as handle:
+            rows = csv.DictReader(handle, delimiter="\t")
+            result[table] = {tuple(row[k] for k in KEYS[table]): row for row in rows}
+    return result
+
+
+def compare(before: dict[tuple, dict], after: dict[tuple, dict], label: str, value: str) -> tuple[float, str]:
+    """Agreement of the ``label`` column and a summary of the change of the ``value`` column."""
+    if before.keys() != after.keys():
+        raise SystemExit(f"the rotated copies gave other rows ({len(before)} vs {len(after)})")
+    agree = np.array([before[k][label] == after[k][label] for k in before])
+    change = np.array([abs(float(before[k][value]) - float(after[k][value])) for k in before])
+    return agree.mean(), (
+        f"rows={len(agree)} median_abs_d{value}={np.median(change):.2e} max_abs_d{value}={change.max():.2e}"
+    )
 
 
 def main() -> None:
@@ -85,6 +118,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rotations")
+    parser.add_argument("--cath", action="store_true", help="also compare the CATH table (predict --tasks)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -92,20 +126,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         plain, rotated = write_copies(files, Path(scratch), args.seed)
         for frame in args.frames.split(","):
-            before = predict_table(plain, Path(scratch) / f"out-{frame}-plain", args, frame)
-            after = predict_table(rotated, Path(scratch) / f"out-{frame}-rotated", args, frame)
-            if before.keys() != after.keys():
-                raise SystemExit(f"the rotated copies gave other residues ({len(before)} vs {len(after)})")
-            agree = np.array([before[k]["pred_aa"] == after[k]["pred_aa"] for k in before])
-            change = np.array(
-                [abs(float(before[k]["logp_native"]) - float(after[k]["logp_native"])) for k in before]
-            )
-            print(
-                f"rotation_agreement frame={frame} top1={agree.mean():.4f} residues={len(agree)} "
-                f"files={len(files)} orientations={args.orientations} "
-                f"median_abs_dlogp={np.median(change):.2e} max_abs_dlogp={change.max():.2e}",
-                flush=True,
-            )
+            before = predict_tables(plain, Path(scratch) / f"out-{frame}-plain", args, frame)
+            after = predict_tables(rotated, Path(scratch) / f"out-{frame}-rotated", args, frame)
+            agree, detail = compare(before["residues"], after["residues"], "pred_aa", "logp_native")
+            setting = f"frame={frame} files={len(files)} orientations={args.orientations}"
+            print(f"rotation_agreement {setting} top1={agree:.4f} {detail}", flush=True)
+            if args.cath:
+                agree, detail = compare(before["cath"], after["cath"], "pred_architecture", "p_pred")
+                print(f"cath_agreement {setting} top1={agree:.4f} {detail}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from protsteer.tasks.cath.data_clf import (
 from protsteer.tasks.cath.data_npz import read_paper_npz
 from protsteer.tasks.cath.data_tsv import read_domains_tsv
 from protsteer.tasks.cath.labels import architecture_of, choose_label_set, count_distinct
-from protsteer.voxel import VoxelSpec
+from protsteer.voxel import VoxelSpec, principal_frame
 
 CA_SPEC = VoxelSpec(box_size=27.0, voxel_size=3.0, sigma=1.5, channels=("CA",))
 
@@ -59,6 +59,8 @@ def test_npz_reader_splits_labels_and_padding(tmp_path):
         # padding (999) dropped; centred on the CA centroid
         np.testing.assert_allclose(got, expected - expected.mean(axis=0), atol=1e-5)
         assert set(channel.tolist()) == {0}
+    for expected, axes in zip(proteins, domains.axes, strict=True):
+        np.testing.assert_allclose(axes, principal_frame(expected), atol=1e-9)
     assert len({r.dedup_key for r in domains.records}) == n
     assert len(domains.split("val")) == 2 and len(domains.split("test")) == 3
 
@@ -216,3 +218,15 @@ def test_clf_loads_coordinates_from_whole_entries_and_dompdb(shared_data, tmp_pa
     from protsteer.structure import read_structure
 
     assert sizes == {"107lA01": 80, "108lA00": read_structure(lysozyme).n_residues}  # one CA per residue
+    # the principal axes travel with the atoms, and the local frame of the dataset is predict's
+    from protsteer.tasks.cath.task import DomainAtomsDataset
+    from protsteer.voxel import domain_environment
+
+    assert domains.loaded and all(np.allclose(a @ a.T, np.eye(3)) for a in domains.axes)
+    whole = domains.records.index(next(r for r in domains.records if r.domain_id == "108lA00"))
+    labels = sorted({r.architecture for r in domains.records})
+    local_coords, _, _ = DomainAtomsDataset(domains, labels, frame="local")[whole]
+    expected = domain_environment(read_structure(lysozyme), CA_SPEC, frame="local").coords
+    np.testing.assert_allclose(local_coords, expected, atol=1e-4)
+    assert DomainAtomsDataset(domains, labels)[whole][0] is domains.coords[whole]
+    assert len(domains.subset([whole]).axes) == 1

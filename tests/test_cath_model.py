@@ -16,7 +16,7 @@ LYSOZYME = "structures/acdc_ddg/107l.pdb.gz"  # T4 lysozyme, CATH 1swyA00 (1.10)
 
 def _domain_grid(shared_data) -> torch.Tensor:
     structure = read_structure(shared_data / LYSOZYME)
-    coords, channel, n_residues = structure_atoms(structure, CATH_SPEC, "A:1-162")
+    coords, channel, n_residues, _ = structure_atoms(structure, CATH_SPEC, "A:1-162")
     assert n_residues == 162 and len(coords) == 162  # one CA entry per residue
     np.testing.assert_allclose(coords.mean(axis=0), 0, atol=1e-4)  # centred on the CA centroid
     batch = collate_domains([(coords, channel, 0)])

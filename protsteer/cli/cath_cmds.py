@@ -116,11 +116,14 @@ def train_cath(
 @click.option("--bootstrap", type=int, default=2000, show_default=True, help="Bootstrap resamples for CIs.")
 @click.option("--orientations", type=click.IntRange(min=1), default=1, show_default=True,
               help="Average over this many orientations per domain, as predict --orientations.")
+@click.option("--frame", type=click.Choice(["local", "input"]), default="local", show_default=True,
+              help="local: each domain on its CA atoms' principal axes (as predict); input: each domain "
+              "under one seeded random rotation (the expected accuracy over orientations).")
 @evaluation_options(batch_size=16)
 def evaluate_cath(
     weights_list: tuple[str, ...], data: Path, source: str, domain_list: Path | None, boundaries: Path | None,
-    split_seed: int, split: str, out_dir: Path | None, bootstrap: int, orientations: int, device: str,
-    threads: int | None, batch_size: int, seed: int,
+    split_seed: int, split: str, out_dir: Path | None, bootstrap: int, orientations: int, frame: str,
+    device: str, threads: int | None, batch_size: int, seed: int,
 ) -> None:
     """Accuracy (bootstrap CI over distinct domains), balanced accuracy, CATH-class accuracy, per-architecture
     recall and confusion tables of one or more CATH weights, plus the majority-class baseline.
@@ -159,7 +162,7 @@ def evaluate_cath(
         if key not in loaded_sets:
             loaded_sets[key] = load_cath_data(cath_data, (split,), records)
         evaluations[name] = evaluate_model(weights.model, list(weights.labels), weights.voxel_spec,
-                                           loaded_sets[key], target, batch_size, seed, orientations)
+                                           loaded_sets[key], target, batch_size, seed, orientations, frame)
     first = next(iter(evaluations.values()))
     evaluations[MAJORITY] = majority_baseline(first, records.split("train"))
     out_dir = out_dir or Path(f"eval-cath-{split}")

@@ -21,7 +21,7 @@ from protsteer.structure import (
     select_residues,
 )
 from protsteer.tasks.cath.records import DomainRecord, DomainSet
-from protsteer.voxel import VoxelSpec, channel_membership, domain_environment
+from protsteer.voxel import VoxelSpec, channel_membership, domain_environment, principal_frame
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ _ELEMENTS = {"C": 6, "N": 7, "O": 8, "S": 16}
 
 def atoms_from_names(
     positions: np.ndarray, atom_names: np.ndarray, spec: VoxelSpec
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Atom entries of one protein given only positions and atom names (all atoms are protein atoms).
 
     Args:
@@ -39,16 +39,17 @@ def atoms_from_names(
         spec: the channels to fill.
 
     Returns:
-        ``(coords [M, 3] float32 relative to the CA centroid (all-atom centroid without CA), channel [M])``.
+        ``(coords [M, 3] float32 relative to the CA centroid (all-atom centroid without CA), channel [M],
+        axes [3, 3])``: the principal axes (:func:`protsteer.voxel.principal_frame`) of the same atoms.
     """
     names = np.asarray(atom_names).astype(str)
     element = np.array([_ELEMENTS.get(n[:1], 0) for n in names.tolist()], dtype=np.uint8)
     membership = channel_membership(element, names, np.zeros(len(names), dtype=np.int32), spec.channels)
     is_ca = names == "CA"
-    centre = np.asarray(positions, dtype=np.float64)[is_ca if is_ca.any() else slice(None)].mean(axis=0)
+    reference = np.asarray(positions, dtype=np.float64)[is_ca if is_ca.any() else slice(None)]
     entry, channel = np.nonzero(membership)
-    coords = (np.asarray(positions, dtype=np.float64)[entry] - centre).astype(np.float32)
-    return coords, channel.astype(np.int64)
+    coords = (np.asarray(positions, dtype=np.float64)[entry] - reference.mean(axis=0)).astype(np.float32)
+    return coords, channel.astype(np.int64), principal_frame(reference)
 
 
 def domain_mask(
@@ -83,22 +84,24 @@ def domain_mask(
 
 def structure_atoms(
     structure: ParsedStructure, spec: VoxelSpec, segments: str = "", chain: str = ""
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """Atom entries of one domain (:func:`domain_mask`) of a parsed structure.
 
     Returns:
-        ``(coords [M, 3] float32 centred on the CA centroid, channel [M] int64, n_residues)``.
+        ``(coords [M, 3] float32 centred on the CA centroid, in the file's axes, channel [M] int64,
+        n_residues, axes [3, 3])``: ``axes`` are the principal axes of the CA atoms
+        (:func:`protsteer.voxel.principal_frame`; ``axes @ coords`` is ``domain_environment(frame="local")``).
 
     Raises:
         ProtsteerError: the selection matches no residue.
     """
     mask = domain_mask(structure, segments, chain)
     env = domain_environment(structure, spec, residues=mask)
-    return env.coords, env.channel, int(mask.sum())
+    return env.coords, env.channel, int(mask.sum()), principal_frame(structure.ca[mask])
 
 
 def load_domain_atoms(domains: DomainSet, spec: VoxelSpec, policy: ReadPolicy | None = None) -> DomainSet:
-    """Read every structure file once and fill ``coords``/``channel`` of the records.
+    """Read every structure file once and fill ``coords``/``channel``/``axes`` of the records.
 
     Records whose file cannot be read or whose segments match no residue are dropped (counted in the log).
 
@@ -111,7 +114,7 @@ def load_domain_atoms(domains: DomainSet, spec: VoxelSpec, policy: ReadPolicy | 
         if record.file is None:
             raise ProtsteerError(f"domain {record.domain_id} has no structure file")
         by_file[str(record.file)].append(index)
-    atoms: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    atoms: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     failures = 0
     for file, indices in by_file.items():
         try:
@@ -123,12 +126,12 @@ def load_domain_atoms(domains: DomainSet, spec: VoxelSpec, policy: ReadPolicy | 
         for index in indices:
             record: DomainRecord = domains.records[index]
             try:
-                coords, channel, _ = structure_atoms(structure, spec, record.segments, record.chain)
+                coords, channel, _, axes = structure_atoms(structure, spec, record.segments, record.chain)
             except ProtsteerError as err:
                 logger.warning("skipping domain %s: %s", record.domain_id, err.one_line())
                 failures += 1
                 continue
-            atoms[index] = (coords, channel)
+            atoms[index] = (coords, channel, axes)
     if failures:
         logger.warning("%d of %d domains could not be loaded", failures, len(domains))
     kept = sorted(atoms)
@@ -136,5 +139,6 @@ def load_domain_atoms(domains: DomainSet, spec: VoxelSpec, policy: ReadPolicy | 
         records=[domains.records[i] for i in kept],
         coords=[atoms[i][0] for i in kept],
         channel=[atoms[i][1] for i in kept],
+        axes=[atoms[i][2] for i in kept],
         source=domains.source,
     )

@@ -87,9 +87,10 @@ def read_paper_npz(path: str | Path, spec: VoxelSpec) -> DomainSet:
     records: list[DomainRecord] = []
     coords: list[np.ndarray] = []
     channels: list[np.ndarray] = []
+    axes: list[np.ndarray] = []
     for i in range(n):
         types = np.char.strip(atom_types[i, : n_atoms[i]].astype(str))
-        entries, channel = atoms_from_names(positions[i, : n_atoms[i]], types, spec)
+        entries, channel, principal_axes = atoms_from_names(positions[i, : n_atoms[i]], types, spec)
         if not len(entries):
             raise ProtsteerError(f"protein {i} has no atom in the channels {', '.join(spec.channels)}", path)
         fields = [str(int(v)) for v in labels[i]]
@@ -105,4 +106,5 @@ def read_paper_npz(path: str | Path, spec: VoxelSpec) -> DomainSet:
         )
         coords.append(entries)
         channels.append(channel)
-    return DomainSet(records, coords, channels, source=f"npz:{path}")
+        axes.append(principal_axes)
+    return DomainSet(records, coords, channels, axes, source=f"npz:{path}")

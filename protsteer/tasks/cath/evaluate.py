@@ -1,6 +1,8 @@
 """``protsteer evaluate cath``: accuracy tables of CATH weights (and baselines) on one split.
 
-Every model sees the same domains, each rotated by the same seeded Haar-random rotation. Copies of a
+Every model sees the same domains, each rotated by the same seeded Haar-random rotation (``frame="input"``,
+the expected accuracy over orientations) or each on its principal axes (``frame="local"``, what ``predict``
+does by default). Copies of a
 domain are merged by averaging probabilities (:mod:`.summary`). The majority-class baseline predicts the
 architecture with the most distinct training domains.
 
@@ -60,15 +62,17 @@ def evaluate_model(
     batch_size: int = 16,
     seed: int = 0,
     orientations: int = 1,
+    frame: str = "input",
 ) -> CathEvaluation:
     """Probabilities of ``model`` on ``domains`` (loaded for ``spec``; architectures outside ``labels`` are
     left out), merged per distinct domain; with ``orientations`` > 1 averaged over the orientations of
-    :func:`protsteer.so3.orientation_set` applied after each domain's random rotation (as ``predict``)."""
+    :func:`protsteer.so3.orientation_set` applied after each domain's random rotation (``frame="input"``)
+    or principal-axes frame (``frame="local"``), as ``predict``."""
     kept = domains.with_labels(labels)
-    dataset = DomainAtomsDataset(kept, labels)
+    dataset = DomainAtomsDataset(kept, labels, frame)
     runs = []
     for orientation in orientation_set(orientations):
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed) if frame == "input" else None
 
         def prepare(batch, target, g=generator, r=orientation) -> tuple[torch.Tensor, torch.Tensor]:
             return domain_grids(batch, spec, target, g, r), batch["targets"].to(target)

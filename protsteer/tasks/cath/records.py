@@ -54,12 +54,16 @@ class DomainSet:
             CA centroid (empty list until loaded).
         channel: per record, ``[M]`` int64 grid channel of each entry (an atom in two channels is two
             entries), for the ``spec`` the atoms were loaded with.
+        axes: per record, ``[3, 3]`` float64 principal axes of its CA atoms
+            (:func:`protsteer.voxel.principal_frame`), to put the domain in its local frame as ``predict
+            --frame local`` does (``axes @ coords``).
         source: a short description of where the set came from (for provenance).
     """
 
     records: list[DomainRecord]
     coords: list[np.ndarray] = field(default_factory=list)
     channel: list[np.ndarray] = field(default_factory=list)
+    axes: list[np.ndarray] = field(default_factory=list)
     source: str = ""
 
     def __len__(self) -> int:
@@ -67,8 +71,8 @@ class DomainSet:
 
     @property
     def loaded(self) -> bool:
-        """Whether every record has coordinates."""
-        return len(self.coords) == len(self.records)
+        """Whether every record has coordinates (and axes)."""
+        return len(self.coords) == len(self.axes) == len(self.records)
 
     def subset(self, indices: list[int]) -> DomainSet:
         """The records at ``indices`` (with their coordinates when loaded)."""
@@ -76,6 +80,7 @@ class DomainSet:
             records=[self.records[i] for i in indices],
             coords=[self.coords[i] for i in indices] if self.loaded else [],
             channel=[self.channel[i] for i in indices] if self.loaded else [],
+            axes=[self.axes[i] for i in indices] if self.loaded else [],
             source=self.source,
         )
 

@@ -34,6 +34,7 @@ from protsteer.tasks.cath.labels import choose_label_set
 from protsteer.tasks.cath.records import DomainSet
 from protsteer.tasks.cath.summary import deduplicate
 from protsteer.voxel import VoxelSpec, voxelize
+from protsteer.voxel.environments import check_frame
 
 logger = logging.getLogger(__name__)
 
@@ -170,20 +171,28 @@ def cap_copies(domains: DomainSet, max_copies: int) -> DomainSet:
 
 
 class DomainAtomsDataset(Dataset):
-    """``dataset[i] = (coords [M, 3] float32, channel [M] int64, label index)``: one domain, no randomness."""
+    """``dataset[i] = (coords [M, 3] float32, channel [M] int64, label index)``: one domain, no randomness.
 
-    def __init__(self, domains: DomainSet, labels: list[str]) -> None:
+    ``frame="input"``: coordinates in the file's axes; ``"local"``: on the domain's principal axes, as
+    ``predict --frame local`` (``DomainSet.axes``)."""
+
+    def __init__(self, domains: DomainSet, labels: list[str], frame: str = "input") -> None:
         if not domains.loaded:
             raise ValueError("DomainAtomsDataset needs loaded domains")
+        check_frame(frame)
         index = {label: i for i, label in enumerate(labels)}
         self.domains = domains
+        self.local = frame == "local"
         self.targets = np.array([index[r.architecture] for r in domains.records], dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
-        return self.domains.coords[i], self.domains.channel[i], int(self.targets[i])
+        coords = self.domains.coords[i]
+        if self.local:
+            coords = (coords.astype(np.float64) @ self.domains.axes[i].T).astype(np.float32)
+        return coords, self.domains.channel[i], int(self.targets[i])
 
 
 def collate_domains(items: list[tuple[np.ndarray, np.ndarray, int]]) -> dict[str, torch.Tensor]:
