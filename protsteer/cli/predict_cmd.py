@@ -89,6 +89,7 @@ def predict(
       protsteer predict structures/ --include '*.pdb.gz' -o out/ --device cuda --batch-size 1024
       protsteer predict @list.txt -o out/ --shard 0/4      # then: protsteer merge out*/ -o all/
       protsteer predict structures/ -o out/ --weights propensity-v2   # CPU: ~5x faster, less accurate
+      protsteer predict 1abc.pdb -o out/ --frame input   # grids in the file's axes, not each residue's frame
     """
     from protsteer.tasks.propensity.predict import parse_tasks, run_predict
 
