@@ -24,7 +24,6 @@ from protsteer.nn.grid import centred_output_size
 from protsteer.so3 import cube_rotations
 
 TYPE = FieldType([2, 2, 1, 1])
-VECTORS = FieldType([1, 4, 1])  # 4 vector fields: 10 dot products, 4 triple products
 
 
 def _randomise(module: nn.Module) -> nn.Module:
@@ -46,9 +45,6 @@ LAYERS = {
     "global_pool": lambda: (GlobalInvariantPool(TYPE), TYPE, FieldType([TYPE.n_fields])),
     "global_pool_ball": lambda: (GlobalInvariantPool(TYPE, window="ball"), TYPE, FieldType([TYPE.n_fields])),
     "dropout_eval": lambda: (FieldDropout(TYPE, 0.5), TYPE, TYPE),
-    "global_pool_products": lambda: (
-        GlobalInvariantPool(VECTORS, window="ball", products=True), VECTORS, FieldType([6 + 10 + 4])
-    ),
 }
 
 
@@ -76,21 +72,6 @@ def _train_mode_error(module: nn.Module, t_in: FieldType, t_out: FieldType, seed
             expected = rotate_field(y, t_out, R)
             worst = max(worst, float((actual - expected).norm() / expected.norm()))
     return worst
-
-
-def test_pooled_products_tell_a_field_from_its_mirror_image():
-    pool = GlobalInvariantPool(VECTORS, products=True).double()
-    assert pool.out_type.dim == 6 + 10 + 4  # scalar and norms, dot products, triple products
-    x = torch.randn(2, VECTORS.dim, 7, 7, 7, dtype=torch.float64)
-    mirror = torch.flip(x, dims=(2,))  # reflect space through the x = 0 plane ...
-    vectors = slice(1, 1 + 4 * 3)
-    mirror[:, vectors] = mirror[:, vectors] * torch.tensor([-1.0, 1.0, 1.0]).repeat(4).view(1, 12, 1, 1, 1)
-    original, reflected = pool(x), pool(mirror)  # ... and the vectors with it (l = 2 norms do not care)
-    torch.testing.assert_close(reflected[:, :16], original[:, :16])  # scalar, norms, dot products
-    torch.testing.assert_close(reflected[:, 16:], -original[:, 16:])  # triple products change sign
-    assert original[:, 16:].abs().min() > 1e-3
-    plain = GlobalInvariantPool(VECTORS).double()
-    torch.testing.assert_close(plain(mirror), plain(x))  # without products the mirror images are equal
 
 
 def test_batchnorm_train_mode_is_exact():

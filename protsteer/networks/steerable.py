@@ -46,7 +46,6 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "field_dropout": 0.0,
         "pool_norms": True,
         "pool_window": "cube",
-        "pool_products": False,
         "head_hidden": 32,
         "dropout": 0.0,
     },
@@ -62,7 +61,6 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "field_dropout": 0.0,
         "pool_norms": True,
         "pool_window": "cube",
-        "pool_products": False,
         "head_hidden": 64,
         "dropout": 0.1,
     },
@@ -78,7 +76,6 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "field_dropout": 0.0,
         "pool_norms": True,
         "pool_window": "cube",
-        "pool_products": False,
         "head_hidden": 128,
         "dropout": 0.2,
     },
@@ -140,8 +137,7 @@ class SteerableCNN(nn.Module):
             ``blocks`` (blocks per stage after the stem / the stage's downsampling), ``kernel_size`` (int or
             one per stage, odd, voxels), ``residual``, ``input_downsample`` (anti-aliased stride 2 on the
             input first), ``band_limit``, ``activation``, ``batch_norm``, ``field_dropout``, ``pool_norms``,
-            ``pool_window`` (``"cube"`` or ``"ball"``, see ``GlobalInvariantPool``), ``pool_products``
-            (also the dot and triple products of the pooled l = 1 fields: chiral invariants), ``head_hidden``,
+            ``pool_window`` (``"cube"`` or ``"ball"``, see ``GlobalInvariantPool``), ``head_hidden``,
             ``dropout`` (head).
     """
 
@@ -182,9 +178,7 @@ class SteerableCNN(nn.Module):
             if cfg["field_dropout"] > 0:
                 layers.append(FieldDropout(current, cfg["field_dropout"]))
         self.features = nn.Sequential(*layers)
-        self.pool = GlobalInvariantPool(
-            current, norms=cfg["pool_norms"], window=cfg["pool_window"], products=cfg["pool_products"]
-        )
+        self.pool = GlobalInvariantPool(current, norms=cfg["pool_norms"], window=cfg["pool_window"])
         self.head = nn.Sequential(
             nn.Linear(self.pool.out_type.dim, cfg["head_hidden"]),
             nn.ReLU(),

@@ -100,37 +100,21 @@ class GlobalInvariantPool(nn.Module):
     that the corners of the cubic box (where zero padding meets the content differently for each
     orientation) do not enter the invariants; ``"cube"`` averages over the whole grid.
 
-    With ``products=True`` the spatial means ``V_i`` of the l = 1 fields (vectors, ``[B, m_1, 3]``) also give
-    their dot products ``V_i . V_j`` (i <= j) and triple products ``V_i . (V_j x V_k)`` (i < j < k), after
-    a signed square / cube root so that they scale like the features. The triple products change sign under
-    reflection: they are the pseudo-scalars that tell a shape from its mirror image, which the means and norms
-    of the fields cannot (a network of gated convolutions on a scalar input creates chirality only through
-    products of derivatives, several layers deep).
-
     Args:
         field_type: type of the input.
         norms: include the norms of the l > 0 fields (otherwise only the scalars are kept).
         window: ``"cube"`` or ``"ball"``.
-        products: append the l = 1 dot and triple products (above).
     """
 
-    def __init__(
-        self, field_type: FieldType, norms: bool = True, window: str = "cube", products: bool = False
-    ) -> None:
+    def __init__(self, field_type: FieldType, norms: bool = True, window: str = "cube") -> None:
         super().__init__()
         if window not in ("cube", "ball"):
             raise ValueError(f"window must be 'cube' or 'ball', got {window!r}")
         self.in_type = field_type
         self.norms = norms
         self.window = window
-        self.products = products
-        n_vectors = field_type.multiplicity(1) if products else 0
-        pairs = torch.triu_indices(n_vectors, n_vectors)
-        triples = torch.combinations(torch.arange(n_vectors), 3) if n_vectors >= 3 else torch.zeros(0, 3)
-        self.register_buffer("_pairs", pairs.long(), persistent=False)
-        self.register_buffer("_triples", triples.long(), persistent=False)
         n_out = field_type.n_fields if norms else field_type.n_scalars
-        self.out_type = FieldType([n_out + pairs.shape[1] + len(triples)])
+        self.out_type = FieldType([n_out])
 
     def _weights(self, shape: torch.Size, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
         """``[X, Y, Z]`` averaging weights (summing to 1) of the ball window, or None for the cube."""
@@ -156,23 +140,7 @@ class GlobalInvariantPool(nn.Module):
         parts = [mean(blocks[0].flatten(1, 2).to(compute_dtype))] if 0 in blocks else []
         if self.norms:
             parts += [mean(field_norms(block)) for l, block in blocks.items() if l > 0]
-        if self.products and 1 in blocks:
-            vectors = mean(blocks[1].to(compute_dtype))  # [B, m_1, 3]
-            i, j = self._pairs
-            parts.append(_signed_root((vectors[:, i] * vectors[:, j]).sum(dim=-1), 2))
-            if len(self._triples):
-                a, b, c = self._triples.unbind(1)
-                cross = torch.linalg.cross(vectors[:, b], vectors[:, c], dim=-1)
-                parts.append(_signed_root((vectors[:, a] * cross).sum(dim=-1), 3))
         return torch.cat(parts, dim=1).to(x.dtype)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.in_type} -> {self.out_type}, norms={self.norms}, window={self.window!r}, "
-            f"products={self.products}"
-        )
-
-
-def _signed_root(values: torch.Tensor, degree: int, eps: float = 1e-6) -> torch.Tensor:
-    """``sign(v) ((|v| + eps)^(1/degree) - eps^(1/degree))``: odd, monotone, finite slope at 0."""
-    return torch.sign(values) * ((values.abs() + eps) ** (1.0 / degree) - eps ** (1.0 / degree))
+        return f"{self.in_type} -> {self.out_type}, norms={self.norms}, window={self.window!r}"
