@@ -358,12 +358,17 @@ class BatchedPredictor:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         voxelized = time.perf_counter()
-        with torch.autocast(
-            self.device.type,
-            dtype=self.autocast_dtype or torch.float32,
-            enabled=self.autocast_dtype is not None and self.device.type == "cuda",
-        ):
-            logits = self.model(grids)
+        benchmark = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = benchmark or self.device.type == "cuda"  # every batch has one shape
+        try:
+            with torch.autocast(
+                self.device.type,
+                dtype=self.autocast_dtype or torch.float32,
+                enabled=self.autocast_dtype is not None and self.device.type == "cuda",
+            ):
+                logits = self.model(grids)
+        finally:
+            torch.backends.cudnn.benchmark = benchmark
         logp = torch.log_softmax(logits[: environments.n_env].double(), dim=1)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
