@@ -131,7 +131,7 @@ def propensity(
         f"top3 {summary['per_residue']['top3']:.4f}, log-loss {summary['per_residue']['log_loss']:.4f}"
     )
     if "rotation" in summary:
-        line += f", rotated top1 agreement {summary['rotation']['top1_agreement']:.4f}"
+        line += f", network top1 agreement under random rotations {summary['rotation']['top1_agreement']:.4f}"
     click.echo(f"{line}; tables in {out_dir}")
 
 
