@@ -55,7 +55,9 @@ def evaluate() -> None:
     default=None,
     help="Structure cache (default: $XDG_CACHE_HOME/protsteer or ~/.cache/protsteer).",
 )
-@evaluation_options(batch_size=64)
+@evaluation_options(
+    batch_size=None, batch_help="Residues per network call (default: 16 on CPU, 512 on CUDA)."
+)
 def propensity(
     weights: str,
     data_dir: Path,
@@ -68,7 +70,7 @@ def propensity(
     cache_dir: Path | None,
     device: str,
     threads: int | None,
-    batch_size: int,
+    batch_size: int | None,
     seed: int,
 ) -> None:
     """Top-1/top-3/log-loss per residue and averaged per family, per-amino-acid accuracy, the 20x20
@@ -86,12 +88,14 @@ def propensity(
     from protsteer.io.provenance import base_record, write_run_json
     from protsteer.io.weights import load_weights
     from protsteer.tasks.propensity.evaluate import evaluate_propensity, write_evaluation
+    from protsteer.tasks.propensity.runner import DEFAULT_BATCH_SIZE
     from protsteer.tasks.training import resolve_device
 
     log_progress()
     if threads:
         torch.set_num_threads(threads)
     resolved = resolve_device(device)
+    batch_size = batch_size or DEFAULT_BATCH_SIZE[resolved.type]
     loaded = load_weights(weights, resolved)
     out_dir = out_dir or Path(f"eval-{loaded.name}-{split}")
     record = base_record(

@@ -112,12 +112,19 @@ def train_config(out_dir: Path, options: dict[str, Any]) -> TrainConfig:
     return TrainConfig(out_dir=out_dir, **fields)
 
 
-def evaluation_options(*, batch_size: int) -> Decorator:
-    """``--device``, ``--threads``, ``--batch-size`` (default ``batch_size``) and ``--seed`` of evaluation."""
+def evaluation_options(*, batch_size: int | None, batch_help: str | None = None) -> Decorator:
+    """``--device``, ``--threads``, ``--batch-size`` (default ``batch_size``; ``None`` with ``batch_help``
+    saying what the command picks) and ``--seed`` of evaluation."""
     return stack_options(
         _device_option,
         _threads_option,
-        click.option("--batch-size", type=int, default=batch_size, show_default=True),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=batch_size,
+            show_default=batch_size is not None,
+            help=batch_help,
+        ),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random rotations."),
     )
 
