@@ -203,6 +203,17 @@ def test_backbone_frame_environments_do_not_depend_on_the_input_orientation(anti
         concatenate_environments([local, plain])
 
 
+def test_residues_without_a_backbone_frame_keep_the_input_axes(antibody):
+    backbone = antibody.backbone.copy()
+    backbone[5, 0] = np.nan  # residue 5 without N: no frame (its stored centre is kept here)
+    broken = dataclasses.replace(antibody, backbone=backbone)
+    local = residue_environments(broken, residue_mask=[4, 5], frame="local")
+    plain = residue_environments(broken, residue_mask=[4, 5], rotatable=True)
+    part = slice(local.offsets[1], local.offsets[2])
+    np.testing.assert_array_equal(local.coords[part], plain.coords[part])
+    assert not np.allclose(local.coords[: local.offsets[1]], plain.coords[: plain.offsets[1]])
+
+
 def test_principal_frame_domains_do_not_depend_on_the_input_orientation(antibody):
     moved = moved_copy(antibody, ROTATION, SHIFT)
     for spec in (DOMAIN_CA_SPEC, DOMAIN_ATOM_SPEC):
