@@ -13,6 +13,11 @@
     python benchmarks/gpu_train_burst.py --data carry/data --cache /tmp/cache --out $OUT --minutes 6 \
         --run 'fine={"stages": [[8,4,2],[32,16,8],[64,32,16]], "blocks": [0,1,1], "input_downsample": false}'
 
+A run's JSON may also hold ``"init_weights"`` (a weights file or training checkpoint, ``train
+--init-weights``: the run starts from those weights with a fresh schedule, e.g. ``propensity-v3`` continued
+with ``"init_weights": "models/propensity-v3.pt"`` and its network options) and its own ``"lr"`` (a
+continued run wants a lower peak than a fresh one, e.g. 1e-3).
+
 Prepare the data with ``benchmarks/carry_training_data.py`` (the checkout travels, ``../shared`` does not).
 """
 
@@ -69,12 +74,13 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     common = json.loads(args.common)
-    runs, shares = {}, {}
+    runs, shares, inits = {}, {}, {}
     for run in args.run:
         label, _, options = run.partition("=")
         name, _, share = label.partition("@")
         runs[name] = {**common, **json.loads(options)}
         shares[name] = float(share or 1.0)
+        inits[name] = (runs[name].pop("init_weights", None), runs[name].pop("lr", args.lr))
     total_share = sum(shares.values())
     started = time.monotonic()
     rates = probe(args, runs)
@@ -86,12 +92,15 @@ def main() -> None:
         print(f"{name}: {rates[name]:.0f} samples/s alone -> {steps} steps of {args.batch_size}", flush=True)
         command = [sys.executable, str(REPO / "cli.py"), "train", "propensity", "--data", str(args.data)]
         command += ["--cache-dir", str(args.cache), "--out", str(args.work / name), "--device", args.device]
-        command += ["--amp", args.amp, "--batch-size", str(args.batch_size), "--lr", str(args.lr)]
+        init_weights, lr = inits[name]
+        command += ["--amp", args.amp, "--batch-size", str(args.batch_size), "--lr", str(lr)]
         command += ["--max-steps", str(steps), "--warmup-steps", str(max(10, steps // 12))]
         command += ["--val-every", str(max(1, steps // 4)), "--checkpoint-every", str(max(1, steps // 4))]
         command += ["--workers", str(max(1, args.workers // len(runs))), "--log-every", "50"]
         command += ["--val-samples", str(args.val_samples)]
         command += ["--network-options", json.dumps(options), "--time-budget", f"{window / 60 - 0.2:.2f}"]
+        if init_weights:
+            command += ["--init-weights", init_weights]
         (args.work / name).mkdir(parents=True, exist_ok=True)
         log = open(args.work / name / "train.log", "w")  # noqa: SIM115 - closed when the process ends
         processes[name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log)
