@@ -16,7 +16,7 @@ import numpy as np
 from protsteer.errors import ProtsteerError
 from protsteer.structure.parsed import ParsedStructure
 from protsteer.structure.selection import select_residues
-from protsteer.voxel.environments import Environments, check_frame, to_local_frames
+from protsteer.voxel.environments import Environments, check_frame, in_frame
 from protsteer.voxel.spec import DOMAIN_CA_SPEC, VoxelSpec, channel_membership
 
 
@@ -83,8 +83,7 @@ def domain_environment(
     entry, channel = np.nonzero(membership)
     coords = (structure.coords[atoms[entry]].astype(np.float64) - centre).astype(np.float32)
     if frame == "local":
-        axes = principal_frame(structure.ca[mask])
-        coords = to_local_frames(coords, np.zeros(len(coords), dtype=np.int64), axes[None])
+        coords = in_frame(coords, principal_frame(structure.ca[mask]))
     return Environments(
         coords=coords,
         channel=channel.astype(np.int64),

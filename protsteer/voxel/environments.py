@@ -150,6 +150,12 @@ def residue_frames(backbone: np.ndarray) -> np.ndarray:
     return frames
 
 
+def in_frame(coords: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """[M, 3] float32 ``frame @ coords[m]`` for one ``frame`` [3, 3] (coordinates relative to a centre,
+    Angstrom), computed in float64."""
+    return (coords.astype(np.float64) @ np.asarray(frame, dtype=np.float64).T).astype(np.float32)
+
+
 def to_local_frames(coords: np.ndarray, env_index: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """[M, 3] float32 ``frames[env_index[m]] @ coords[m]`` (coordinates relative to each environment's
     centre, Angstrom; ``frames`` [n_env, 3, 3]), computed in float64."""

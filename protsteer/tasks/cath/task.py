@@ -34,7 +34,7 @@ from protsteer.tasks.cath.labels import choose_label_set
 from protsteer.tasks.cath.records import DomainSet
 from protsteer.tasks.cath.summary import deduplicate
 from protsteer.voxel import VoxelSpec, voxelize
-from protsteer.voxel.environments import check_frame
+from protsteer.voxel.environments import check_frame, in_frame
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class DomainAtomsDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
         coords = self.domains.coords[i]
         if self.local:
-            coords = (coords.astype(np.float64) @ self.domains.axes[i].T).astype(np.float32)
+            coords = in_frame(coords, self.domains.axes[i])
         return coords, self.domains.channel[i], int(self.targets[i])
 
 

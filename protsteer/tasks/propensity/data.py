@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from protsteer.tasks.propensity.splits import SplitChain, chains_by_file
-from protsteer.voxel.environments import check_frame, residue_frames
+from protsteer.voxel.environments import check_frame, in_frame, residue_frames
 from protsteer.voxel.spec import VoxelSpec, channel_membership
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class EnvironmentDataset(torch.utils.data.Dataset):
         entry, channel = np.nonzero(self.membership[atoms][kept])
         relative = relative[kept[entry]]
         if self.frames is not None:
-            relative = (relative.astype(np.float64) @ self.frames[residue].T).astype(np.float32)
+            relative = in_frame(relative, self.frames[residue])
         return relative, channel.astype(np.int8), int(self.samples.label[i])
 
 
