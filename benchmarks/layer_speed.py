@@ -6,6 +6,11 @@ and eval-mode forward (cached kernel, no autograd). CPU: grid 32^3, batch 4, fie
 With --networks it also measures the training throughput of the network presets and the time to build the
 bases of a 10-layer network with fields up to l = 3.
 
+It also compares the two algorithms of SteerableConv3d at inference (eval mode, no autograd) on the three
+layers of propensity-v3, batch 16: "expanded" (the cached kernel, one conv3d) and "factored" (basis filters,
+then mixing), each as a ratio to Conv3d with the same channels, with the factored/expanded multiply-add ratio
+that ``algorithm="auto"`` decides on (factored on the CPU at <= 0.35).
+
 Usage:
     python benchmarks/layer_speed.py [--threads 2] [--repeats 7] [--networks] [--no-cuda]
 """
@@ -152,6 +157,60 @@ def print_ratios(title: str, results: dict[str, dict[str, float]]) -> dict[str, 
     return ratios
 
 
+#: the three steerable layers of propensity-v3: input type, output type (with the gates), grid size
+PROPENSITY_V3_LAYERS = [
+    (FieldType([5]), FieldType([14, 4, 2]), 21),
+    (FieldType([8, 4, 2]), FieldType([56, 16, 8]), 11),
+    (FieldType([32, 16, 8]), FieldType([112, 32, 16]), 5),
+]
+
+
+def layer_calls(
+    plain: nn.Module, steerable: SteerableConv3d, x: torch.Tensor
+) -> dict[str, Callable[[], object]]:
+    """Closures: Conv3d, and the steerable layer with each algorithm, on ``x``."""
+
+    def with_algorithm(algorithm: str) -> Callable[[], object]:
+        def call() -> object:
+            steerable.algorithm = algorithm
+            return steerable(x)
+
+        return call
+
+    return {
+        "Conv3d": lambda: plain(x),
+        "expanded": with_algorithm("expanded"),
+        "factored": with_algorithm("factored"),
+    }
+
+
+def compare_algorithms(device: torch.device, batch: int, repeats: int) -> None:
+    """Eval-mode forward of each propensity-v3 layer: Conv3d vs SteerableConv3d expanded and factored."""
+    print(
+        f"\ninference on {device.type}, batch {batch}: propensity-v3's layers, kernel 5 (ms, ratio to Conv3d)"
+    )
+    print(f"{'layer':<34}{'grid':>6}{'cost':>7}{'Conv3d':>10}{'expanded':>18}{'factored':>18}")
+    for in_type, out_type, grid in PROPENSITY_V3_LAYERS:
+        torch.manual_seed(0)
+        x = torch.randn(batch, in_type.dim, grid, grid, grid, device=device)
+        plain = nn.Conv3d(in_type.dim, out_type.dim, 5, padding=2, bias=False).to(device).eval()
+        steerable = SteerableConv3d(in_type, out_type, 5, bias=False).to(device).eval()
+        calls = layer_calls(plain, steerable, x)
+        samples: dict[str, list[float]] = {name: [] for name in calls}
+        with torch.inference_mode():
+            for fn in calls.values():
+                time_call(fn, device, 1)
+            for _ in range(repeats):  # alternate, so that load changes on a shared machine hit all alike
+                for name, fn in calls.items():
+                    samples[name].append(time_call(fn, device, 1, warmup=0))
+        ms = {name: statistics.median(times) * 1e3 for name, times in samples.items()}
+        cells = "".join(
+            f"{ms[name]:>9.1f} ({ms[name] / ms['Conv3d']:5.2f}x)" for name in ("expanded", "factored")
+        )
+        label = f"{in_type} -> {out_type}".replace("FieldType", "")
+        print(f"{label:<34}{grid:>6}{steerable.factored_cost:>7.2f}{ms['Conv3d']:>10.1f}{cells}")
+
+
 def basis_construction_seconds() -> float:
     """Cold-cache time to build the layers of a 10-layer network with fields (4, 4, 4, 4) (l <= 3), k = 5."""
     from protsteer.nn.basis import clear_basis_cache
@@ -201,12 +260,14 @@ def main() -> None:
     print(f"machine: {machine_description()}, {args.threads} CPU threads, torch {torch.__version__}")
     cpu = compare_layers(torch.device("cpu"), 32, 4, 5, None, args.repeats)
     print_ratios("CPU float32: grid 32^3, batch 4, fields (8,4,2)->(8,4,2), kernel 5", cpu)
+    compare_algorithms(torch.device("cpu"), 16, args.repeats)
     if torch.cuda.is_available() and not args.no_cuda:
         device = torch.device("cuda")
         print(f"\nCUDA device: {torch.cuda.get_device_name(device)}")
         for label, dtype in (("float32", None), ("bf16 autocast", torch.bfloat16)):
             results = compare_layers(device, 64, 8, 5, dtype, args.repeats)
             print_ratios(f"CUDA {label}: grid 64^3, batch 8, fields (8,4,2)->(8,4,2), kernel 5", results)
+        compare_algorithms(device, 512, args.repeats)
     else:
         print("\nCUDA: not available (skipped)")
     if args.networks:

@@ -1,4 +1,5 @@
-"""SteerableConv3d: exact cube equivariance, a failing control, init variance, bias, eval cache, autocast."""
+"""SteerableConv3d: exact cube equivariance, a failing control, init variance, bias, eval cache, autocast, and
+the factored algorithm (the same map and gradients as the expanded kernel; when ``"auto"`` picks it)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from protsteer.nn import FieldType, SteerableConv3d, check_equivariance
+from protsteer.nn.conv import FACTORED_AUTO_MAX_COST
 
 CASES = [
     # in multiplicities, out multiplicities, kernel size, stride, grid
@@ -17,11 +19,14 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("algorithm", ["expanded", "factored"])
 @pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 @pytest.mark.parametrize(("m_in", "m_out", "kernel_size", "stride", "grid"), CASES)
-def test_exact_equivariance_on_cube_rotations(m_in, m_out, kernel_size, stride, grid, dtype, tolerance):
+def test_exact_equivariance_on_cube_rotations(
+    m_in, m_out, kernel_size, stride, grid, dtype, tolerance, algorithm
+):
     t_in, t_out = FieldType(m_in), FieldType(m_out)
-    conv = SteerableConv3d(t_in, t_out, kernel_size, stride=stride)
+    conv = SteerableConv3d(t_in, t_out, kernel_size, stride=stride, algorithm=algorithm)
     with torch.no_grad():
         conv.bias.normal_()
     report = check_equivariance(conv, t_in, t_out, grid_size=grid, n_continuous=0, dtype=dtype)
@@ -133,3 +138,70 @@ def test_autocast_bfloat16_cpu_close_to_float32():
         conv, t_in, t_out, grid_size=9, n_continuous=0, dtype=torch.float32, autocast_dtype=torch.bfloat16
     )
     assert report.cube_max < 2e-2
+
+
+@pytest.mark.parametrize(
+    ("m_in", "m_out", "kernel_size", "stride", "padding", "grid"),
+    [
+        ([2, 1, 1], [3, 2, 1], 5, 1, None, 9),
+        ([1], [2, 1, 1], 3, 2, None, 9),  # strided, centred
+        ([2, 2], [0, 1, 2], 5, 2, None, 11),  # no scalar output: no bias
+        ([1, 1, 1], [1, 1], 3, 1, 0, 7),  # explicit padding
+        ([0, 2], [2, 0, 1], 5, 1, None, 6),  # orders missing on both sides
+    ],
+)
+def test_factored_equals_expanded_with_gradients(m_in, m_out, kernel_size, stride, padding, grid):
+    torch.manual_seed(0)
+    conv = SteerableConv3d(FieldType(m_in), FieldType(m_out), kernel_size, stride=stride, padding=padding)
+    conv = conv.double()
+    if conv.bias is not None:
+        with torch.no_grad():
+            conv.bias.normal_()
+    x = torch.randn(3, conv.in_type.dim, grid, grid, grid, dtype=torch.float64, requires_grad=True)
+    results = {}
+    for algorithm in ("expanded", "factored"):
+        conv.algorithm = algorithm
+        out = conv(x)
+        grads = torch.autograd.grad(out.square().sum(), [x, *conv.parameters()])
+        results[algorithm] = (out, *grads)
+    for expanded, factored in zip(results["expanded"], results["factored"], strict=True):
+        assert expanded.shape == factored.shape
+        assert float((expanded - factored).detach().abs().max() / expanded.detach().abs().max()) < 1e-13
+
+
+def test_factored_under_bfloat16_autocast_close_to_float32():
+    conv = SteerableConv3d(FieldType([2, 2, 1]), FieldType([2, 2, 1]), 5, algorithm="factored").eval()
+    x = torch.randn(2, conv.in_type.dim, 9, 9, 9)
+    with torch.no_grad():
+        reference = conv(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = conv(x)
+    assert low.dtype == torch.bfloat16
+    assert float((low.float() - reference).norm() / reference.norm()) < 2e-2
+
+
+def test_auto_runs_factored_only_for_cheap_cpu_inference_calls():
+    wide = SteerableConv3d(
+        FieldType([32, 16, 8]), FieldType([112, 32, 16]), 5
+    )  # the propensity-v3 head layer
+    narrow = SteerableConv3d(FieldType([5]), FieldType([14, 4, 2]), 5)  # its first layer
+    assert wide.factored_cost < FACTORED_AUTO_MAX_COST < narrow.factored_cost
+    x = torch.zeros(1, wide.in_type.dim, 5, 5, 5)
+    assert not wide.runs_factored(x)  # training mode
+    wide.eval()
+    assert not wide.runs_factored(x)  # eval mode, but autograd would need the graph
+    with torch.no_grad():
+        assert wide.runs_factored(x)
+        assert not narrow.eval().runs_factored(torch.zeros(1, 5, 5, 5, 5))
+        wide.algorithm = "expanded"
+        assert not wide.runs_factored(x)
+    narrow.algorithm = "factored"
+    assert narrow.train().runs_factored(torch.zeros(1, 5, 5, 5, 5))
+    with pytest.raises(ValueError, match="algorithm"):
+        SteerableConv3d(FieldType([1]), FieldType([1]), 3, algorithm="fft")
+
+
+def test_factored_cost_counts_filtering_and_mixing():
+    conv = SteerableConv3d(FieldType([1]), FieldType([1]), 3)  # one scalar pair: shells 0 and 1, J = 0
+    n = conv.blocks[(0, 0)][1]
+    assert conv.factored_cost == pytest.approx((n * 27 + n) / 27)

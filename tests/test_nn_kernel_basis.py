@@ -69,3 +69,13 @@ def test_ten_layer_construction_is_fast():
 def test_even_kernel_size_rejected():
     with pytest.raises(ValueError, match="odd"):
         kernel_basis(1, 1, 4)
+
+
+@pytest.mark.parametrize(("l_in", "l_out"), [(1, 1), (2, 2), (1, 2), (3, 3)])
+def test_basis_has_no_rounding_noise_or_subnormal_entries(l_in, l_out):
+    """Entries that are zero by symmetry are exactly zero: as float32, noise would be subnormal (slow)."""
+    basis64 = kernel_basis(l_in, l_out, 5, "compromise", dtype=torch.float64).abs()
+    nonzero = basis64[basis64 > 0]
+    assert float(nonzero.min()) > 1e-8 * float(basis64.max())
+    basis32 = kernel_basis(l_in, l_out, 5, "compromise").abs()
+    assert not bool(((basis32 > 0) & (basis32 < torch.finfo(torch.float32).tiny)).any())
