@@ -16,8 +16,8 @@ from protsteer.nn.grid import centred_padding
 ConvAlgorithm = Literal["auto", "expanded", "factored"]
 CONV_ALGORITHMS: tuple[str, ...] = get_args(ConvAlgorithm)
 #: ``"auto"`` runs an inference call on the CPU factored when that needs at most this fraction of the
-#: multiply-adds of the expanded kernel (benchmarks/layer_speed.py on 2 CPU cores, propensity-v3's layers: cost
-#: 0.17 ran in 0.40x the time of the expanded layer, 0.32 in 0.75x, 0.55 in 1.6x; docs/nn.md)
+#: multiply-adds of the expanded kernel (benchmarks/layer_speed.py on 2 CPU cores, propensity-v3's layers:
+#: cost 0.17 ran in 0.40x the time of the expanded layer, 0.32 in 0.75x, 0.55 in 1.6x; docs/nn.md)
 FACTORED_AUTO_MAX_COST = 0.35
 
 

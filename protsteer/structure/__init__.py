@@ -27,6 +27,8 @@ Stable public API (everything importable from ``protsteer.structure``)::
     select_residues(residues, "H:100A,L:1-20", model=None, strict=True) -> [R] bool mask
 
     AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"; virtual_cb(n, ca, c); backbone_frames(n, ca, c) -> [R,3,3]
+    ca_secondary_structure(ca [R,3], segment=None) -> [R] int8 (COIL 0, HELIX 1, STRAND 2) from CA geometry;
+    structure_secondary_structure(parsed) -> the same for every residue-table row
 
 Residue classification: a residue is a *protein residue* when gemmi tabulates its name as an amino acid
 (standard or modified: MSE -> native_aa M, resname stays MSE, flag ``nonstandard:MSE``), or when its name is
@@ -45,10 +47,20 @@ from protsteer.structure.parsed import (
 from protsteer.structure.policy import ReadPolicy
 from protsteer.structure.reading import read_structure
 from protsteer.structure.residues import AMINO_ACIDS, UNKNOWN_AA
+from protsteer.structure.secondary import (
+    COIL,
+    HELIX,
+    STRAND,
+    ca_secondary_structure,
+    structure_secondary_structure,
+)
 from protsteer.structure.selection import ResidueRange, parse_residue_selection, select_residues
 
 __all__ = [
     "AMINO_ACIDS",
+    "COIL",
+    "HELIX",
+    "STRAND",
     "RESIDUE_COLUMNS",
     "UNKNOWN_AA",
     "ParsedStructure",
@@ -58,8 +70,10 @@ __all__ = [
     "ResidueTable",
     "SkippedResidue",
     "backbone_frames",
+    "ca_secondary_structure",
     "parse_residue_selection",
     "read_structure",
     "select_residues",
+    "structure_secondary_structure",
     "virtual_cb",
 ]

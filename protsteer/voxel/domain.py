@@ -15,6 +15,7 @@ import numpy as np
 
 from protsteer.errors import ProtsteerError
 from protsteer.structure.parsed import ParsedStructure
+from protsteer.structure.secondary import structure_secondary_structure
 from protsteer.structure.selection import select_residues
 from protsteer.voxel.environments import Environments, check_frame, in_frame
 from protsteer.voxel.spec import DOMAIN_CA_SPEC, VoxelSpec, channel_membership
@@ -77,8 +78,12 @@ def domain_environment(
         near = (np.abs(structure.coords - centre) <= spec.rotation_reach).all(axis=1)
         selected_atoms |= (structure.residue_index < 0) & (structure.atom_model == model) & near
     atoms = np.flatnonzero(selected_atoms)
+    residue_of_atom = structure.residue_index[atoms]
+    state = None
+    if spec.uses_secondary_structure:
+        state = structure_secondary_structure(structure)[np.maximum(residue_of_atom, 0)]
     membership = channel_membership(
-        structure.element[atoms], structure.atom_name[atoms], structure.residue_index[atoms], spec.channels
+        structure.element[atoms], structure.atom_name[atoms], residue_of_atom, spec.channels, state
     )
     entry, channel = np.nonzero(membership)
     coords = (structure.coords[atoms[entry]].astype(np.float64) - centre).astype(np.float32)

@@ -17,7 +17,11 @@ Channel names (a tuple in :attr:`VoxelSpec.channels`): a base, optionally qualif
   heavy atom: metals, P, halogens, unknown elements), ``CA`` (CA atoms of residue-table residues), ``all``
   (every heavy atom). Hydrogens, when a policy keeps them, are in no channel.
 - qualifiers: ``backbone`` (N, CA, C, O, OXT of residue-table residues), ``sidechain`` (other atoms of
-  residue-table residues), ``hetero`` (context atoms: ligands, metals, nucleic acids, skipped residues).
+  residue-table residues), ``hetero`` (context atoms: ligands, metals, nucleic acids, skipped residues);
+  ``helix``, ``strand``, ``coil``: atoms of residues in that secondary-structure state, assigned from CA
+  positions (:mod:`protsteer.structure.secondary`). These three are available for domain grids
+  (:func:`~protsteer.voxel.domain_environment`, the CATH task), which compute the states; e.g.
+  ``("CA:helix", "CA:strand", "CA:coil")`` splits a CA-only grid by secondary structure.
 
 An atom that matches several channels (e.g. ``C`` and ``CA``) is added to each of them.
 """
@@ -35,7 +39,9 @@ from protsteer.structure.residues import BACKBONE_ATOM_NAMES
 
 ELEMENT_CHANNELS = ("C", "N", "O", "S", "other")
 _BASES = ("C", "N", "O", "S", "other", "CA", "all")
-_QUALIFIERS = ("backbone", "sidechain", "hetero")
+_QUALIFIERS = ("backbone", "sidechain", "hetero", "helix", "strand", "coil")
+#: qualifiers that need the secondary-structure state of each atom's residue
+SECONDARY_STRUCTURE_QUALIFIERS = ("coil", "helix", "strand")  # in state-code order
 _HYDROGEN, _CARBON, _NITROGEN, _OXYGEN, _SULFUR, _SELENIUM = 1, 6, 7, 8, 16, 34
 
 
@@ -96,6 +102,11 @@ class VoxelSpec:
         return len(self.channels)
 
     @property
+    def uses_secondary_structure(self) -> bool:
+        """Whether a channel is qualified by secondary structure (``helix``, ``strand``, ``coil``)."""
+        return any(_parse_channel(name)[1] in SECONDARY_STRUCTURE_QUALIFIERS for name in self.channels)
+
+    @property
     def cutoff(self) -> float:
         """Per-axis reach of one atom's density, Angstrom (``truncation * sigma``)."""
         return self.truncation * self.sigma
@@ -152,12 +163,19 @@ def channel_membership(
     atom_name: np.ndarray,
     residue_index: np.ndarray,
     channels: tuple[str, ...],
+    secondary_structure: np.ndarray | None = None,
 ) -> np.ndarray:
     """[N, C] bool: atom n contributes to channel c.
 
     Args:
         element: [N] atomic numbers; atom_name: [N] str; residue_index: [N] int (-1 = context atom).
         channels: channel names (see the module docstring).
+        secondary_structure: [N] int state of each atom's residue (codes of
+            :mod:`protsteer.structure.secondary`; ignored for context atoms); needed by the ``helix``,
+            ``strand`` and ``coil`` qualifiers.
+
+    Raises:
+        ProtsteerError: a channel needs secondary structure and none was given.
     """
     element = np.asarray(element)
     in_residue = np.asarray(residue_index) >= 0
@@ -178,9 +196,18 @@ def channel_membership(
         "sidechain": in_residue & ~backbone_name,
         "hetero": ~in_residue,
     }
+    if secondary_structure is not None:
+        state = np.asarray(secondary_structure)
+        for code, qualifier in enumerate(SECONDARY_STRUCTURE_QUALIFIERS):
+            qualifiers[qualifier] = in_residue & (state == code)
     membership = np.zeros((len(element), len(channels)), dtype=bool)
     for column, name in enumerate(channels):
         base, qualifier = _parse_channel(name)
+        if qualifier not in qualifiers:
+            raise ProtsteerError(
+                f"voxel channel {name!r} needs secondary structure, which only domain grids (the CATH task) "
+                "compute"
+            )
         membership[:, column] = bases[base] & qualifiers[qualifier]
     return membership
 

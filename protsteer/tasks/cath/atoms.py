@@ -20,6 +20,7 @@ from protsteer.structure import (
     read_structure,
     select_residues,
 )
+from protsteer.structure.secondary import ca_secondary_structure
 from protsteer.tasks.cath.records import DomainRecord, DomainSet
 from protsteer.voxel import VoxelSpec, channel_membership, domain_environment, principal_frame
 
@@ -36,7 +37,8 @@ def atoms_from_names(
     Args:
         positions: ``[n, 3]`` Angstrom.
         atom_names: ``[n]`` str (``"CA"``, ``"N"``, ...); the element is the name's first letter.
-        spec: the channels to fill.
+        spec: the channels to fill. Secondary-structure qualifiers use the states of the CA atoms in the
+            given order (one chain, linked where consecutive CAs are <= 4.2 Angstrom apart).
 
     Returns:
         ``(coords [M, 3] float32 relative to the CA centroid (all-atom centroid without CA), channel [M],
@@ -44,8 +46,15 @@ def atoms_from_names(
     """
     names = np.asarray(atom_names).astype(str)
     element = np.array([_ELEMENTS.get(n[:1], 0) for n in names.tolist()], dtype=np.uint8)
-    membership = channel_membership(element, names, np.zeros(len(names), dtype=np.int32), spec.channels)
     is_ca = names == "CA"
+    residue_index = np.zeros(len(names), dtype=np.int32)
+    state = None
+    if spec.uses_secondary_structure:
+        # the CA atoms in file order form the chain; other atoms take the state of the last CA before them
+        ca_state = ca_secondary_structure(np.asarray(positions, dtype=np.float64)[is_ca])
+        owner = np.maximum(np.cumsum(is_ca) - 1, 0)
+        state = ca_state[owner] if len(ca_state) else np.zeros(len(names), dtype=np.int8)
+    membership = channel_membership(element, names, residue_index, spec.channels, state)
     reference = np.asarray(positions, dtype=np.float64)[is_ca if is_ca.any() else slice(None)]
     entry, channel = np.nonzero(membership)
     coords = (np.asarray(positions, dtype=np.float64)[entry] - reference.mean(axis=0)).astype(np.float32)
