@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -72,3 +74,36 @@ def test_train_export_evaluate_on_paper_npz(tmp_path):
     confusion = (out / "confusion_cath-test.tsv").read_text().splitlines()
     assert confusion[0] == "true\tpred_1.10\tpred_2.60" and len(confusion) == 3
     assert sum(int(v) for line in confusion[1:] for v in line.split("\t")[1:]) == 8
+
+
+def test_secondary_structure_channels_train_and_predict(tmp_path):
+    """A model trained on helix/strand/coil CA channels keeps them in its weights, and predict recomputes
+    the states for a real structure file."""
+    npz = tmp_path / "cath_synthetic.npz"
+    _synthetic_npz(npz, per_split=1)
+    run, weights = tmp_path / "run", tmp_path / "cath-ss.pt"
+    network = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
+    runner = CliRunner()
+    channels = "CA:helix,CA:strand,CA:coil"
+    result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--data", str(npz), "--grid-size", "11",
+                                 "--voxel-size", "4", "--sigma", "2", "--channels", channels,
+                                 "--min-train-domains", "1", "--threads", "1", "--network-options", network,
+                                 "--batch-size", "4", "--max-steps", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["train", "export", str(run), "-o", str(weights)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    from protsteer.io.weights import load_weights
+
+    loaded = load_weights(weights)
+    assert loaded.voxel_spec.channels == ("CA:helix", "CA:strand", "CA:coil")
+    assert loaded.network_config["in_channels"] == 3
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "1TEN.pdb.gz"
+    out = tmp_path / "predicted"
+    result = runner.invoke(cli, ["predict", str(example), "-o", str(out), "--tasks", "propensity,cath",
+                                 "--cath-weights", str(weights), "--weights", "propensity-v2"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    header, *rows = (out / "cath.tsv").read_text().splitlines()
+    assert len(rows) == 1  # one chain
+    assert rows[0].split("\t")[header.split("\t").index("pred_architecture")] in {"1.10", "2.60"}
