@@ -63,7 +63,9 @@ def _cath_data(data: Path, source: str, domain_list: Path | None, boundaries: Pa
 @click.option("--voxel-size", type=float, default=3.5, show_default=True, help="Angstrom.")
 @click.option("--sigma", type=float, default=1.75, show_default=True, help="Atom Gaussian width, Angstrom.")
 @click.option("--channels", default="CA", show_default=True,
-              help="Comma-separated voxel channels (protsteer.voxel names: CA, C, N, O, S, other, all ...).")
+              help="Comma-separated voxel channels (protsteer.voxel names: CA, C, N, O, S, other, all, "
+              "optionally qualified :backbone, :sidechain, :hetero, or by secondary structure from CA "
+              "geometry: :helix, :strand, :coil, e.g. CA:helix,CA:strand,CA:coil).")
 @click.option("--min-train-domains", type=int, default=15, show_default=True,
               help="Architectures with fewer distinct training domains are left out.")
 @click.option("--labels", default=None, help="Explicit comma-separated label set, e.g. 1.10,2.60,3.40.")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from protsteer.structure.neighbors import neighbor_pairs
 from protsteer.structure.parsed import ParsedStructure
 
 #: per-residue states (int8)
@@ -31,7 +32,6 @@ SECONDARY_STRUCTURE_STATES = ("coil", "helix", "strand")
 MAX_LINK_DISTANCE = 4.2
 #: largest CA-CA distance (Angstrom) to a strand partner at least 3 residues away
 MAX_PAIR_DISTANCE = 5.5
-_CHUNK = 512  # candidate residues per block of the pairing check
 
 _WINDOW = 5  # residues i .. i + 4
 #: (distance to i + 2, i + 3, i + 4): (centre, half-width) in Angstrom
@@ -78,27 +78,23 @@ def ca_secondary_structure(ca: np.ndarray, segment: np.ndarray | None = None) ->
         for offset in range(_WINDOW):
             marked[offset : offset + starts] |= begins
         if code == STRAND:
-            marked &= _paired(ca, segment)
+            marked &= _paired(ca, segment, marked)
         state[marked] = code
     return state
 
 
-def _paired(ca: np.ndarray, segment: np.ndarray | None) -> np.ndarray:
-    """``[R]`` bool: a CA at least 3 rows away (or in another segment) lies within MAX_PAIR_DISTANCE."""
-    n = len(ca)
-    finite = np.isfinite(ca).all(axis=1)
-    others = np.where(finite[:, None], ca, np.inf)
-    rows = np.arange(n)
-    paired = np.zeros(n, dtype=bool)
-    for start in range(0, n, _CHUNK):
-        block = slice(start, min(start + _CHUNK, n))
-        distance = np.linalg.norm(ca[block, None, :] - others[None, :, :], axis=2)
-        near = distance <= MAX_PAIR_DISTANCE
-        local = np.abs(rows[block, None] - rows[None, :]) < 3
-        if segment is not None:
-            local &= segment[block, None] == segment[None, :]
-        paired[block] = (near & ~local).any(axis=1)
-    return paired & finite
+def _paired(ca: np.ndarray, segment: np.ndarray | None, candidates: np.ndarray) -> np.ndarray:
+    """``[R]`` bool: for the candidate rows, a CA at least 3 rows away (or in another segment) lies within
+    MAX_PAIR_DISTANCE (cell-list search: linear in the number of residues)."""
+    rows = np.flatnonzero(candidates & np.isfinite(ca).all(axis=1))
+    centre, partner = neighbor_pairs(ca, ca[rows], MAX_PAIR_DISTANCE, ball=True)
+    centre = rows[centre]
+    distant = np.abs(centre - partner) >= 3
+    if segment is not None:
+        distant |= segment[centre] != segment[partner]
+    paired = np.zeros(len(ca), dtype=bool)
+    paired[centre[distant]] = True
+    return paired
 
 
 def structure_secondary_structure(structure: ParsedStructure) -> np.ndarray:

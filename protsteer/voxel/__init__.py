@@ -32,6 +32,7 @@ Stable public API (everything importable from ``protsteer.voxel``)::
     neighbor_pairs(points, centres, reach, ball=False) -> (centre_index, point_index)
 """
 
+from protsteer.structure.neighbors import neighbor_pairs
 from protsteer.voxel.domain import domain_environment, principal_frame
 from protsteer.voxel.environments import (
     FRAMES,
@@ -40,7 +41,6 @@ from protsteer.voxel.environments import (
     environment_centres,
     residue_environments,
 )
-from protsteer.voxel.neighbors import neighbor_pairs
 from protsteer.voxel.spec import (
     DOMAIN_ATOM_SPEC,
     DOMAIN_CA_SPEC,

@@ -25,8 +25,8 @@ from torch import Tensor
 
 from protsteer.errors import ProtsteerError
 from protsteer.structure.geometry import backbone_frames
+from protsteer.structure.neighbors import neighbor_offsets
 from protsteer.structure.parsed import ParsedStructure
-from protsteer.voxel.neighbors import neighbor_offsets
 from protsteer.voxel.spec import RESIDUE_SPEC, VoxelSpec, channel_membership
 from protsteer.voxel.voxelizer import voxelize
 
