@@ -4,4 +4,4 @@ Importable without torch, so that command-line help can show the defaults cheapl
 """
 
 #: the weights ``predict``, ``scan`` and ``evaluate`` use when ``--weights`` is not given, per task
-DEFAULT_WEIGHTS = {"propensity": "propensity-v3", "cath": "cath-v1"}
+DEFAULT_WEIGHTS = {"propensity": "propensity-v3", "cath": "cath-v2"}

@@ -25,12 +25,12 @@ def _domain_grid(shared_data) -> torch.Tensor:
 
 def test_steerable_cath_net_is_invariant_to_the_24_cube_rotations(shared_data):
     grid = _domain_grid(shared_data)
-    assert grid.shape == (1, 1, 21, 21, 21) and grid.sum() > 0
+    assert grid.shape == (1, 3, 21, 21, 21) and grid.sum() > 0  # CA split into helix / strand / coil
     rotated = torch.cat([rotate_grid(grid, R) for R in cube_rotations()])
     assert not torch.allclose(rotated[0], rotated[5])  # the rotations do move the domain
     # train mode (batch statistics; at initialisation eval-mode outputs barely depend on the input)
-    steerable = build_network({**CATH_STEERABLE, "in_channels": 1, "n_outputs": 10, "dropout": 0.0}).train()
-    plain = build_network({**CATH_PLAIN, "in_channels": 1, "n_outputs": 10, "dropout": 0.0}).train()
+    steerable = build_network({**CATH_STEERABLE, "in_channels": 3, "n_outputs": 10, "dropout": 0.0}).train()
+    plain = build_network({**CATH_PLAIN, "in_channels": 3, "n_outputs": 10, "dropout": 0.0}).train()
     with torch.no_grad():
         logits = steerable(rotated)
         plain_logits = plain(rotated)

@@ -35,7 +35,7 @@ def test_train_export_evaluate_on_paper_npz(tmp_path):
     run = tmp_path / "run"
     network = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
     common = ["--data", str(npz), "--grid-size", "11", "--voxel-size", "4", "--sigma", "2",
-              "--min-train-domains", "1", "--threads", "1", "--network-options", network,
+              "--channels", "CA", "--min-train-domains", "1", "--threads", "1", "--network-options", network,
               "--batch-size", "4", "--warmup-steps", "1", "--log-every", "1"]
     runner = CliRunner()
     result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--max-steps", "4", *common],

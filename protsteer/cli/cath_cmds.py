@@ -16,6 +16,7 @@ from protsteer.cli.training_options import (
     training_options,
 )
 from protsteer.errors import ProtsteerError
+from protsteer.models import DEFAULT_WEIGHTS
 
 _DATA_HELP = (
     "tsv: data directory holding cath/domains.tsv (or the tsv); npz: the paper's cath_10arch_ca.npz; "
@@ -62,7 +63,7 @@ def _cath_data(data: Path, source: str, domain_list: Path | None, boundaries: Pa
 @click.option("--grid-size", type=int, default=21, show_default=True, help="Voxels per edge.")
 @click.option("--voxel-size", type=float, default=3.5, show_default=True, help="Angstrom.")
 @click.option("--sigma", type=float, default=1.75, show_default=True, help="Atom Gaussian width, Angstrom.")
-@click.option("--channels", default="CA", show_default=True,
+@click.option("--channels", default="CA:helix,CA:strand,CA:coil", show_default=True,
               help="Comma-separated voxel channels (protsteer.voxel names: CA, C, N, O, S, other, all, "
               "optionally qualified :backbone, :sidechain, :hetero, or by secondary structure from CA "
               "geometry: :helix, :strand, :coil, e.g. CA:helix,CA:strand,CA:coil).")
@@ -87,7 +88,8 @@ def train_cath(
       protsteer train cath --data ../shared/data --out runs/cath --threads 2 --time-budget 50
       protsteer train cath --data ../shared/data --out runs/cath --resume
       protsteer train cath --data ../shared/data --out runs/cath-plain --arch plain
-      protsteer train cath --data cath_10arch_ca.npz --out runs/paper --grid-size 50 --voxel-size 2 --sigma 1
+      protsteer train cath --data cath_10arch_ca.npz --out runs/paper --grid-size 50 --voxel-size 2 \
+        --sigma 1 --channels CA
       protsteer train cath --source clf --data dompdb/ --domain-list cath-domain-list.txt --out runs/clf
     """
     from protsteer.tasks.cath.task import CATH_PLAIN, CATH_STEERABLE, CathTask
@@ -109,7 +111,8 @@ def train_cath(
 
 
 @click.command("cath")
-@click.option("--weights", "weights_list", multiple=True, default=("cath-v1",), show_default=True,
+@click.option("--weights", "weights_list", multiple=True, default=(DEFAULT_WEIGHTS["cath"],),
+              show_default=True,
               help="Registered name or weights file; repeat to compare models (e.g. steerable and plain).")
 @_data_options
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
@@ -133,7 +136,7 @@ def evaluate_cath(
     \b
     Examples:
       protsteer evaluate cath --data ../shared/data --split test --out eval/cath
-      protsteer evaluate cath --weights cath-v1 --weights runs/cath-plain/weights.pt --data ../shared/data
+      protsteer evaluate cath --weights cath-v2 --weights runs/cath-plain/weights.pt --data ../shared/data
     """
     import torch
 

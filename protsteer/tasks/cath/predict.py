@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 TABLE = "cath"
 DOMAIN_FILE_COLUMNS = ("structure_id", "chain", "domain_id", "segments")
-#: The label set of the shipped ``cath-v1`` weights (``models/cath-v1.md``).
+#: The label set of the shipped ``cath-v1`` and ``cath-v2`` weights (``models/cath-v2.md``).
 SHIPPED_LABELS = ("1.10", "1.20", "1.25", "2.10", "2.40", "2.60", "3.10", "3.30", "3.40", "3.90")
 BASE_COLUMNS = [
     Column("structure_id"), Column("model", "int"), Column("chain"), Column("domain_id"),
