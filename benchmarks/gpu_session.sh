@@ -35,7 +35,7 @@ echo "== gpu_check done at $(elapsed) s"
 timeout 90 python3 benchmarks/predict_speed.py /tmp/predict/* --devices cuda --modes pipelined --batch-size 1024 \
     --json "$OUT/predict_speed.json"
 echo "== predict_speed done at $(elapsed) s"
-timeout 60 python3 benchmarks/layer_speed.py --repeats 5 --threads 8
+timeout 90 python3 benchmarks/layer_speed.py --repeats 5 --threads 8
 echo "== layer_speed done at $(elapsed) s"
 
 minutes=$(python3 -c "print(max(1.0, ($budget - $(elapsed) - 25) / 60))")
