@@ -36,12 +36,13 @@ import numpy as np
 
 from protsteer.errors import ProtsteerError
 from protsteer.structure.residues import BACKBONE_ATOM_NAMES
+from protsteer.structure.secondary import SECONDARY_STRUCTURE_STATES
 
 ELEMENT_CHANNELS = ("C", "N", "O", "S", "other")
 _BASES = ("C", "N", "O", "S", "other", "CA", "all")
-_QUALIFIERS = ("backbone", "sidechain", "hetero", "helix", "strand", "coil")
-#: qualifiers that need the secondary-structure state of each atom's residue
-SECONDARY_STRUCTURE_QUALIFIERS = ("coil", "helix", "strand")  # in state-code order
+#: qualifiers that need the secondary-structure state of each atom's residue (in state-code order)
+SECONDARY_STRUCTURE_QUALIFIERS = SECONDARY_STRUCTURE_STATES
+_QUALIFIERS = ("backbone", "sidechain", "hetero", *SECONDARY_STRUCTURE_QUALIFIERS)
 _HYDROGEN, _CARBON, _NITROGEN, _OXYGEN, _SULFUR, _SELENIUM = 1, 6, 7, 8, 16, 34
 
 
