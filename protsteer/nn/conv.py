@@ -33,9 +33,9 @@ class SteerableConv3d(nn.Module):
       without autograd the expanded kernel is cached; the cache is dropped by ``train()``, by any in-place
       update of the parameters (tracked by their version counters) and by ``load_state_dict``.
     * ``"factored"``: convolve every input field with the fixed basis filters (one ``F.conv3d`` per input
-      order, fields as batch), then mix the filtered fields with the learned weights (one matmul per order
-      pair). It needs ``factored_cost`` times the multiply-adds of ``"expanded"``, which pays off for wide
-      layers on small grids.
+      order, fields as batch), then mix the filtered fields with the learned weights (one batched matmul per
+      order pair and basis element). It needs ``factored_cost`` times the multiply-adds of ``"expanded"``,
+      which pays off for wide layers on small grids.
     * ``"auto"`` (default): factored for inference calls (eval mode, no autograd) on the CPU when
       ``factored_cost <= FACTORED_AUTO_MAX_COST``, expanded otherwise.
 

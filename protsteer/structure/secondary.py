@@ -100,7 +100,5 @@ def _paired(ca: np.ndarray, segment: np.ndarray | None, candidates: np.ndarray) 
 def structure_secondary_structure(structure: ParsedStructure) -> np.ndarray:
     """``[R]`` int8 state of every residue-table row of a parsed structure (chains and models kept apart)."""
     residues = structure.residues
-    segment = np.array(
-        [f"{model}:{chain}" for model, chain in zip(residues.model, residues.chain, strict=True)]
-    )
+    segment = np.char.add(np.char.add(residues.model.astype(str), ":"), residues.chain.astype(str))
     return ca_secondary_structure(structure.ca, segment)
