@@ -6,7 +6,8 @@ sub-voxel translations (``--jitter``; translations only, never rotations) so tha
 how the training shapes happen to fall on the grid. Test set: every shape under >= 100 Haar-random rotations
 of its point set, voxelised with Gaussians (no grid resampling, no rot90). A steerable CNN and a plain 3D CNN
 of comparable parameter count are trained the same way (Adam until the training shapes are fitted) in the
-same run. The last line reads ``tetris steerable_acc=<x> cnn_acc=<y>``.
+same run. Each cube is one Gaussian blob at its centre, or with ``--fill n`` a solid cube of ``n^3`` blobs
+(the paper's code voxelises solid cubes). The last line reads ``tetris steerable_acc=<x> cnn_acc=<y>``.
 
 Usage:
     python benchmarks/tetris.py [--rotations 100] [--grid 21] [--threads 2] [--seeds 1]
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=21, help="grid size G (odd)")
     parser.add_argument("--unit", type=float, default=3.0, help="cube spacing in voxels")
     parser.add_argument("--sigma", type=float, default=1.6, help="Gaussian width per cube in voxels")
+    parser.add_argument("--fill", type=int, default=1, help="points per cube edge (1: one blob per cube)")
     parser.add_argument("--steps", type=int, default=300, help="most training steps")
     parser.add_argument("--lr", type=float, default=0.02, help="Adam learning rate")
     parser.add_argument(
@@ -102,9 +104,9 @@ def main() -> None:
         if args.orientation == "generic"
         else torch.eye(3, dtype=torch.float64)
     )
-    train_x, train_y = tetris_grids(orientation[None], args.grid, args.unit, args.sigma)
+    train_x, train_y = tetris_grids(orientation[None], args.grid, args.unit, args.sigma, fill=args.fill)
     rotations = random_rotations(args.rotations, generator=generator, dtype=torch.float64)
-    test_x, test_y = tetris_grids(rotations, args.grid, args.unit, args.sigma)
+    test_x, test_y = tetris_grids(rotations, args.grid, args.unit, args.sigma, fill=args.fill)
     print(
         f"tetris: train 8 shapes in one orientation ({args.orientation}), test {test_x.shape[0]} grids "
         f"({args.rotations} random rotations)"
@@ -134,6 +136,7 @@ def main() -> None:
                 max_steps=args.steps,
                 lr=args.lr,
                 target_loss=args.target_loss,
+                fill=args.fill,
             )
             train_acc = float(per_shape_accuracy(network, train_x, train_y).mean())
             per_shape = per_shape_accuracy(network, test_x, test_y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from protsteer.networks import SteerableCNN
@@ -28,12 +29,22 @@ def test_shifts_translate_the_shapes():
     assert torch.allclose(shifted[..., 1:, :, :], grids[..., :-1, :, :], atol=1e-6)
 
 
-def test_grids_rotate_with_the_points():
+@pytest.mark.parametrize("fill", [1, 3])
+def test_grids_rotate_with_the_points(fill):
     R = cube_rotations()[7]
-    grids, labels = tetris_grids(None, grid_size=9, unit=1.5, sigma=0.8)
-    rotated, rotated_labels = tetris_grids(R[None], grid_size=9, unit=1.5, sigma=0.8)
+    grids, labels = tetris_grids(None, grid_size=9, unit=1.5, sigma=0.8, fill=fill)
+    rotated, rotated_labels = tetris_grids(R[None], grid_size=9, unit=1.5, sigma=0.8, fill=fill)
     assert grids.shape == (8, 1, 9, 9, 9) and torch.equal(labels, rotated_labels)
     assert torch.allclose(rotated, rotate_grid(grids, R), atol=1e-6)
+
+
+def test_filled_cubes_are_solid():
+    """fill n: n^3 blobs per cube on a regular sub-grid, so a line of 4 cubes is a solid 4 x 1 x 1 bar."""
+    grids, _ = tetris_grids(None, grid_size=21, unit=4.0, sigma=0.6, fill=4)
+    line = grids[list(TETRIS_SHAPES).index("line"), 0]
+    bar = line[10, 10, 3:18]  # along the line's axis (z), through its centre
+    assert bar.min() > 0.9 * bar.max()  # no dips between cubes or between blobs
+    assert line[10, 10, 0] < 0.05 * bar.max() and line[13, 10, 10] < 0.05 * bar.max()  # sharp faces
 
 
 def test_trained_on_one_orientation_classifies_all_24_grid_rotations():

@@ -23,6 +23,18 @@ def test_smooth_field_rotates_like_rotate_grid_on_cube_rotations():
         assert torch.allclose(moved, rotate_field(field, t, R), atol=1e-12)
 
 
+def test_smooth_field_is_the_sum_of_gaussian_blobs():
+    centres = torch.randn(2, 5, 3, dtype=torch.float64) * 2
+    features = torch.randn(2, 5, 3, dtype=torch.float64)
+    field = smooth_field(centres, features, 6, 0.9)
+    axis = torch.arange(6, dtype=torch.float64) - 2.5
+    coords = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1)
+    squared = (coords[None, None] - centres[:, :, None, None, None]).square().sum(-1)
+    expected = torch.einsum("bnd,bnxyz->bdxyz", features, torch.exp(-0.5 * squared / 0.9**2))
+    assert field.shape == (2, 3, 6, 6, 6)
+    assert torch.allclose(field, expected, atol=1e-12)
+
+
 def test_centre_probe_odd_and_even_grids():
     x = torch.arange(27.0).view(1, 1, 3, 3, 3)
     assert centre_probe(x).item() == 13.0

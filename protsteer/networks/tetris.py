@@ -40,6 +40,7 @@ def tetris_grids(
     unit: float = 2.0,
     sigma: float = 1.0,
     shifts: torch.Tensor | None = None,
+    fill: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Voxelised Tetris shapes, every shape in every given orientation.
 
@@ -49,6 +50,9 @@ def tetris_grids(
         unit: cube spacing in voxels.
         sigma: Gaussian width per cube in voxels.
         shifts: ``[N * 8, 3]`` translations (voxels) added after rotating, or ``None``.
+        fill: blobs per cube edge. 1: one blob at each cube's centre; ``n > 1``: ``n^3`` blobs on a regular
+            sub-grid filling each cube (spacing ``unit / n``), i.e. solid cubes as in the paper's code when
+            ``sigma`` is about the spacing.
 
     Returns:
         ``(grids [N * 8, 1, G, G, G] float32, labels [N * 8] int64)``, rotation-major.
@@ -56,10 +60,15 @@ def tetris_grids(
     if rotations is None:
         rotations = torch.eye(3, dtype=torch.float64)[None]
     points = tetris_points() * unit  # [8, 4, 3]
-    rotated = torch.einsum("rij,snj->rsni", rotations.to(torch.float64), points).reshape(-1, 4, 3)
+    offsets = (torch.arange(fill, dtype=torch.float64) + 0.5) / fill - 0.5
+    cube = torch.stack(torch.meshgrid(offsets, offsets, offsets, indexing="ij"), -1).reshape(-1, 3) * unit
+    points = (points[:, :, None, :] + cube[None, None]).reshape(8, -1, 3)
+    rotated = torch.einsum("rij,snj->rsni", rotations.to(torch.float64), points).reshape(
+        -1, points.shape[1], 3
+    )
     if shifts is not None:
         rotated = rotated + shifts.to(torch.float64)[:, None, :]
-    weights = torch.ones(rotated.shape[0], 4, 1, dtype=torch.float64)
+    weights = torch.ones(rotated.shape[0], rotated.shape[1], 1, dtype=torch.float64)
     grids = smooth_field(rotated, weights, grid_size, sigma).float()
     labels = torch.arange(len(TETRIS_SHAPES)).repeat(rotations.shape[0])
     return grids, labels
@@ -76,12 +85,14 @@ def fit_tetris(
     max_steps: int = 200,
     lr: float = 0.01,
     target_loss: float = 0.05,
+    fill: int = 1,
 ) -> int:
     """Train ``network`` with Adam on the 8 shapes in ONE orientation until it fits them with a small loss.
 
     Each step uses the 8 shapes in ``orientation`` (``[3, 3]``, default the identity), ``copies`` times, each
     copy translated by a random offset in ``[-jitter, jitter]^3`` voxels (no rotation; 0 = no translation).
-    Stops after ``max_steps`` or once every training grid is right and the loss is below ``target_loss``.
+    ``fill`` is passed to :func:`tetris_grids`. Stops after ``max_steps`` or once every training grid is right
+    and the loss is below ``target_loss``.
     Then sets the batch-norm running statistics to those of the training grids (one pass with momentum 1),
     so eval mode reproduces training mode, and leaves the network in eval mode.
 
@@ -92,7 +103,7 @@ def fit_tetris(
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
         shifts = (torch.rand(8 * copies, 3) * 2 - 1) * jitter if jitter > 0 else None
-        return tetris_grids(rotation, grid_size, unit, sigma, shifts)
+        return tetris_grids(rotation, grid_size, unit, sigma, shifts, fill)
 
     optimizer = torch.optim.Adam(network.parameters(), lr=lr)
     network.train()

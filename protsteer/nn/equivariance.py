@@ -53,9 +53,13 @@ def smooth_field(centres: torch.Tensor, features: torch.Tensor, grid_size: int, 
         sigma: blob standard deviation in voxels.
     """
     axis = torch.arange(grid_size, dtype=centres.dtype, device=centres.device) - (grid_size - 1) / 2
-    coords = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1)  # [G, G, G, 3]
-    squared = (coords[None, None] - centres[:, :, None, None, None]).square().sum(-1)  # [B, n, G, G, G]
-    return torch.einsum("bnd,bnxyz->bdxyz", features, torch.exp(-0.5 * squared / sigma**2))
+    # the Gaussian factorises over the axes: per-axis profiles [B, n, G], then one batched matmul over blobs
+    profiles = torch.exp(-0.5 * (axis - centres[..., None]).square() / sigma**2)  # [B, n, 3, G]
+    px, py, pz = profiles.unbind(dim=2)
+    batch, n_blobs, dim = features.shape
+    xy = torch.einsum("bnd,bnx,bny->bdxyn", features.to(centres.dtype), px, py)
+    out = torch.bmm(xy.reshape(batch, -1, n_blobs), pz)  # [B, dim * G * G, G]
+    return out.reshape(batch, dim, grid_size, grid_size, grid_size)
 
 
 def centre_probe(x: torch.Tensor) -> torch.Tensor:
