@@ -35,6 +35,31 @@ def test_bootstrap_interval_contains_estimate_and_narrows():
     assert large[1] - large[0] < (small[1] - small[0]) / 4
 
 
+def test_paired_difference_cancels_shared_item_difficulty():
+    rng = np.random.default_rng(1)
+    targets = rng.integers(0, 3, 120)
+    easy = rng.random(120) < 0.5  # items every model gets right
+    wrong = (targets + 1) % 3
+
+    def model(extra: float) -> np.ndarray:
+        return np.where(easy | (rng.random(120) < extra), targets, wrong)
+
+    group_a, group_b = [model(0.3), model(0.3)], [model(0.05), model(0.05)]
+    result = metrics.paired_difference(metrics.accuracy, targets, group_a, group_b, n_resamples=500)
+    assert result["difference"] == pytest.approx(result["a"] - result["b"])
+    assert 0 < result["ci_low"] <= result["difference"] <= result["ci_high"] and result["p_not_better"] < 0.01
+    separate = [
+        metrics.bootstrap_ci(lambda i, p=p: metrics.accuracy(targets[i], p[i]), 120, 500)
+        for p in (group_a[0], group_b[0])
+    ]
+    widths = [high - low for low, high in separate]
+    assert result["ci_high"] - result["ci_low"] < min(widths)  # paired: narrower than either interval alone
+    same = metrics.paired_difference(
+        lambda t, p: metrics.balanced_accuracy(t, p, 3), targets, group_a, group_a, n_resamples=50
+    )
+    assert same["difference"] == same["ci_low"] == same["ci_high"] == 0 and same["p_not_better"] == 1
+
+
 def test_deduplicate_averages_copies_and_counts_each_domain_once():
     labels = ["1.10", "2.60", "3.40"]
     # 3 copies of domain a (true 0): two say class 1 weakly, one says class 0 strongly -> mean picks 0
