@@ -1,4 +1,4 @@
-"""Paired comparison of two groups of CATH models on the same domains (e.g. steerable vs plain, several seeds).
+"""Paired comparison of two groups of CATH models on the same domains (e.g. steerable vs plain seeds).
 
     protsteer evaluate cath --weights s0.pt --weights s1.pt --weights p0.pt --weights p1.pt \\
         --data ../shared/data --split test -o eval-test
