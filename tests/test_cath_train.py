@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from test_cath_data import write_paper_npz  # tests/ is on sys.path (pytest prepend mode)
 
-from protsteer.cli import cli
+from protsteer.cli import cli, main
 
 
 def _synthetic_npz(path, per_split: int = 2) -> None:
@@ -107,3 +107,50 @@ def test_secondary_structure_channels_train_and_predict(tmp_path):
     header, *rows = (out / "cath.tsv").read_text().splitlines()
     assert len(rows) == 1  # one chain
     assert rows[0].split("\t")[header.split("\t").index("pred_architecture")] in {"1.10", "2.60"}
+
+
+def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
+    """Runs of one task and input (here a steerable and a plain network) export as one ensemble whose
+    probabilities are the mean of the members'; runs with another input are refused with one line."""
+    import torch
+
+    from protsteer.io.weights import load_weights
+
+    npz = tmp_path / "cath_synthetic.npz"
+    _synthetic_npz(npz, per_split=1)
+    runner = CliRunner()
+
+    def train(name: str, *options: str) -> Path:
+        run = tmp_path / name
+        result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--data", str(npz), "--voxel-size", "4",
+                                     "--sigma", "2", "--channels", "CA", "--min-train-domains", "1",
+                                     "--threads", "1", "--batch-size", "4", "--max-steps", "2", *options],
+                               catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return run
+
+    tiny = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
+    steerable = train("s", "--grid-size", "11", "--network-options", tiny)
+    plain = train("p", "--grid-size", "11", "--arch", "plain", "--seed", "1",
+                  "--network-options", '{"preset": "tiny", "stages": [2, 4], "blocks": [0, 1], "head_hidden": 8}')
+    paths = {name: tmp_path / f"{name}.pt" for name in ("s", "p", "both")}
+    for name, runs in (("s", [steerable]), ("p", [plain]), ("both", [steerable, plain])):
+        result = runner.invoke(cli, ["train", "export", *map(str, runs), "-o", str(paths[name])],
+                               catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert "ensemble of 2 runs" in result.output
+    members = [load_weights(paths["s"]).model, load_weights(paths["p"]).model]
+    ensemble = load_weights(paths["both"])
+    assert ensemble.network_config["arch"] == "ensemble" and ensemble.labels == ["1.10", "2.60"]
+    assert len(ensemble.metadata["members"]) == 2
+    x = torch.randn(3, 1, 11, 11, 11)
+    with torch.no_grad():
+        expected = torch.stack([m(x).softmax(dim=1) for m in members]).mean(dim=0)
+        assert torch.allclose(ensemble.model(x).softmax(dim=1), expected, atol=1e-6)
+
+    other = train("o", "--grid-size", "9", "--network-options", tiny)
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "export", str(steerable), str(other), "-o", str(tmp_path / "x.pt")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "cannot ensemble: its voxel_spec differs" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.pt").exists()

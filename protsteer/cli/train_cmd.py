@@ -137,7 +137,9 @@ def default_cache_dir() -> Path:
 
 
 @train.command("export")
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument(
+    "run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
 @click.option(
     "-o",
     "--out",
@@ -150,30 +152,40 @@ def default_cache_dir() -> Path:
     "--checkpoint",
     default="best",
     show_default=True,
-    help="'best' (best on val), 'last' (newest step checkpoint) or a checkpoint path.",
+    help="'best' (best on val), 'last' (newest step checkpoint) or a checkpoint path (one run only).",
 )
-def export(run_dir: Path, out_path: Path, checkpoint: str) -> None:
+def export(run_dirs: tuple[Path, ...], out_path: Path, checkpoint: str) -> None:
     """Export a training run's model as a weights-only file (for predict, scan and evaluate).
 
-    \b
-    Example:
-      protsteer train export runs/prop -o runs/prop/best-weights.pt
-    """
-    from protsteer.tasks.training import checkpoint_paths, export_weights
+    Several runs (e.g. one recipe with different --seed) are exported as one ensemble: the mean of their
+    class probabilities. Their task, labels, voxel channels and read policy must agree.
 
-    if checkpoint == "best":
-        source = run_dir / "best.pt"
-    elif checkpoint == "last":
-        steps = checkpoint_paths(run_dir)
-        if not steps:
-            raise ProtsteerError("no step checkpoint in the run directory", run_dir)
-        source = steps[-1]
-    else:
-        source = Path(checkpoint)
-    if not source.is_file():
-        raise ProtsteerError("checkpoint not found", source)
-    digest = export_weights(source, out_path, run_dir=run_dir)
-    click.echo(f"{out_path} sha256 {digest}")
+    \b
+    Examples:
+      protsteer train export runs/prop -o runs/prop/best-weights.pt
+      protsteer train export runs/cath-s0 runs/cath-s1 runs/cath-s2 -o cath-ensemble.pt
+    """
+    from protsteer.tasks.training import checkpoint_paths, export_ensemble_weights
+
+    if checkpoint not in ("best", "last") and len(run_dirs) > 1:
+        raise click.UsageError("--checkpoint PATH takes one run directory")
+    sources = []
+    for run_dir in run_dirs:
+        if checkpoint == "best":
+            source = run_dir / "best.pt"
+        elif checkpoint == "last":
+            steps = checkpoint_paths(run_dir)
+            if not steps:
+                raise ProtsteerError("no step checkpoint in the run directory", run_dir)
+            source = steps[-1]
+        else:
+            source = Path(checkpoint)
+        if not source.is_file():
+            raise ProtsteerError("checkpoint not found", source)
+        sources.append((source, run_dir))
+    digest = export_ensemble_weights(sources, out_path)
+    members = f" (ensemble of {len(sources)} runs)" if len(sources) > 1 else ""
+    click.echo(f"{out_path} sha256 {digest}{members}")
 
 
 train.add_command(train_cath)

@@ -1,4 +1,5 @@
-"""Network definitions built from :mod:`protsteer.nn` blocks: the steerable CNN and a plain 3D CNN baseline.
+"""Network definitions built from :mod:`protsteer.nn` blocks: the steerable CNN, a plain 3D CNN baseline, and
+ensembles of either.
 
 Weight files store ``module.config`` (a JSON-serialisable dict); :func:`build_network` rebuilds the module.
 """
@@ -6,11 +7,13 @@ Weight files store ``module.config`` (a JSON-serialisable dict); :func:`build_ne
 from __future__ import annotations
 
 from protsteer.networks.build import ARCHITECTURES, build_network, count_parameters
+from protsteer.networks.ensemble import EnsembleNetwork
 from protsteer.networks.plain import PLAIN_PRESETS, PlainCNN3d
 from protsteer.networks.steerable import STEERABLE_PRESETS, SteerableCNN
 
 __all__ = [
     "ARCHITECTURES",
+    "EnsembleNetwork",
     "PLAIN_PRESETS",
     "STEERABLE_PRESETS",
     "PlainCNN3d",

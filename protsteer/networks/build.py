@@ -8,11 +8,16 @@ from typing import Any
 from torch import nn
 
 from protsteer.errors import ProtsteerError
+from protsteer.networks.ensemble import EnsembleNetwork
 from protsteer.networks.plain import PlainCNN3d
 from protsteer.networks.steerable import SteerableCNN
 
 #: ``config["arch"]`` -> network class
-ARCHITECTURES: dict[str, type[nn.Module]] = {"steerable": SteerableCNN, "plain": PlainCNN3d}
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "steerable": SteerableCNN,
+    "plain": PlainCNN3d,
+    "ensemble": EnsembleNetwork,
+}
 
 
 def build_network(config: Mapping[str, Any]) -> nn.Module:

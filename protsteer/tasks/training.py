@@ -74,7 +74,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -417,8 +417,61 @@ def export_weights(
     a step checkpoint; ``None`` when the step was not validated), updated with ``metadata``.
     Returns the sha256 (hex).
     """
+    return export_ensemble_weights([(checkpoint, run_dir)], path, metadata)
+
+
+def export_ensemble_weights(
+    sources: Sequence[tuple[Path, Path | None]], path: Path, metadata: dict | None = None
+) -> str:
+    """Write one weights file from one or several ``(checkpoint, run_dir or None)`` pairs.
+
+    One source: the run's own network (as :func:`export_weights`). Several: an
+    :class:`protsteer.networks.EnsembleNetwork` of their networks (mean of the class probabilities), whose
+    metadata lists every member's provenance under ``"members"``. The runs must agree on task, labels, voxel
+    spec and read policy (the input and output the ensemble shares). Returns the sha256 (hex).
+    """
     from protsteer.io.weights import save_weights
 
+    members = [_export_member(checkpoint, run_dir) for checkpoint, run_dir in sources]
+    if not members:
+        raise ProtsteerError("nothing to export: no checkpoint given")
+    first = members[0]
+    for (checkpoint, _), member in zip(sources[1:], members[1:], strict=True):
+        for key in ("task", "labels", "voxel_spec", "read_policy"):
+            if member[key] != first[key]:
+                raise ProtsteerError(
+                    f"cannot ensemble: its {key} differs from that of {sources[0][0]}", checkpoint
+                )
+    if len(members) == 1:
+        network, state_dict, provenance = first["network"], first["state_dict"], first["provenance"]
+    else:
+        network = {
+            "arch": "ensemble",
+            "in_channels": first["network"]["in_channels"],
+            "n_outputs": first["network"]["n_outputs"],
+            "members": [member["network"] for member in members],
+        }
+        state_dict = {
+            f"members.{index}.{key}": tensor
+            for index, member in enumerate(members)
+            for key, tensor in member["state_dict"].items()
+        }
+        provenance = {"members": [member["provenance"] for member in members]}
+    return save_weights(
+        path,
+        network_config=network,
+        state_dict=state_dict,
+        task=first["task"],
+        labels=first["labels"],
+        voxel_spec=first["voxel_spec"],
+        read_policy=first["read_policy"],
+        metadata={**provenance, **(metadata or {})},
+    )
+
+
+def _export_member(checkpoint: Path, run_dir: Path | None) -> dict:
+    """What a weights file needs from one run checkpoint: network, state dict, task, labels, voxel spec,
+    read policy, and provenance (training description, step, val metrics of that step)."""
     state = load_checkpoint(checkpoint)
     describe = state.get("describe") or {}
     missing = [key for key in ("labels", "voxel_spec", "read_policy") if key not in describe]
@@ -428,21 +481,15 @@ def export_weights(
     if val_metrics is None and run_dir is not None:
         rows = [row for row in MetricsLog(run_dir).rows() if row["step"] == state["step"]]
         val_metrics = rows[-1] if rows else None
-    return save_weights(
-        path,
-        network_config=state["network"],
-        state_dict=state["model"],
-        task=state["task"],
-        labels=list(describe["labels"]),
-        voxel_spec=describe["voxel_spec"],
-        read_policy=describe["read_policy"],
-        metadata={
-            "training": describe,
-            "step": state["step"],
-            "val_metrics": val_metrics,
-            **(metadata or {}),
-        },
-    )
+    return {
+        "network": state["network"],
+        "state_dict": state["model"],
+        "task": state["task"],
+        "labels": list(describe["labels"]),
+        "voxel_spec": describe["voxel_spec"],
+        "read_policy": describe["read_policy"],
+        "provenance": {"training": describe, "step": state["step"], "val_metrics": val_metrics},
+    }
 
 
 def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
