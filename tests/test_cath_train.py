@@ -122,17 +122,18 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
 
     def train(name: str, *options: str) -> Path:
         run = tmp_path / name
-        result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--data", str(npz), "--voxel-size", "4",
-                                     "--sigma", "2", "--channels", "CA", "--min-train-domains", "1",
-                                     "--threads", "1", "--batch-size", "4", "--max-steps", "2", *options],
-                               catch_exceptions=False)
+        args = ["train", "cath", "--out", str(run), "--data", str(npz), "--voxel-size", "4", "--sigma", "2",
+                "--channels", "CA", "--min-train-domains", "1", "--threads", "1", "--batch-size", "4",
+                "--max-steps", "2", *options]
+        result = runner.invoke(cli, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return run
 
     tiny = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
     steerable = train("s", "--grid-size", "11", "--network-options", tiny)
+    small_plain = '{"preset": "tiny", "stages": [2, 4], "blocks": [0, 1], "head_hidden": 8}'
     plain = train("p", "--grid-size", "11", "--arch", "plain", "--seed", "1",
-                  "--network-options", '{"preset": "tiny", "stages": [2, 4], "blocks": [0, 1], "head_hidden": 8}')
+                  "--network-options", small_plain)
     paths = {name: tmp_path / f"{name}.pt" for name in ("s", "p", "both")}
     for name, runs in (("s", [steerable]), ("p", [plain]), ("both", [steerable, plain])):
         result = runner.invoke(cli, ["train", "export", *map(str, runs), "-o", str(paths[name])],

@@ -1,9 +1,9 @@
 """``EnsembleNetwork``: several trained networks on the same input, averaged in probability space.
 
-Used to ship the runs of one recipe with different seeds as one model (``protsteer train export RUN RUN ...``):
-the average of K runs is more accurate than a typical single run and does not depend on a lucky seed. The
-members may have different architectures; they must read the same input channels and predict the same
-classes. Rotation invariance of every member carries over to the ensemble.
+Used to ship the runs of one recipe with different seeds as one model (``protsteer train export RUN
+RUN ...``): the average of K runs is more accurate than a typical single run and does not depend on a lucky
+seed. The members may have different architectures; they must read the same input channels and predict the
+same classes. Rotation invariance of every member carries over to the ensemble.
 """
 
 from __future__ import annotations
