@@ -139,7 +139,7 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
         result = runner.invoke(cli, ["train", "export", *map(str, runs), "-o", str(paths[name])],
                                catch_exceptions=False)
         assert result.exit_code == 0, result.output
-    assert "ensemble of 2 runs" in result.output
+    assert "ensemble of 2 sources" in result.output
     members = [load_weights(paths["s"]).model, load_weights(paths["p"]).model]
     ensemble = load_weights(paths["both"])
     assert ensemble.network_config["arch"] == "ensemble" and ensemble.labels == ["1.10", "2.60"]
@@ -148,6 +148,16 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
     with torch.no_grad():
         expected = torch.stack([m(x).softmax(dim=1) for m in members]).mean(dim=0)
         assert torch.allclose(ensemble.model(x).softmax(dim=1), expected, atol=1e-6)
+
+    # weights files are sources too; an ensemble among them contributes its members
+    result = runner.invoke(cli, ["train", "export", str(paths["both"]), str(paths["s"]), "-o",
+                                 str(tmp_path / "three.pt")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    three = load_weights(tmp_path / "three.pt")
+    assert len(three.network_config["members"]) == 3
+    with torch.no_grad():
+        expected = (2 * members[0](x).softmax(dim=1) + members[1](x).softmax(dim=1)) / 3
+        assert torch.allclose(three.model(x).softmax(dim=1), expected, atol=1e-6)
 
     other = train("o", "--grid-size", "9", "--network-options", tiny)
     with pytest.raises(SystemExit) as exit_:

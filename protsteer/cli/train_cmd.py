@@ -137,9 +137,7 @@ def default_cache_dir() -> Path:
 
 
 @train.command("export")
-@click.argument(
-    "run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
-)
+@click.argument("sources", nargs=-1, required=True)
 @click.option(
     "-o",
     "--out",
@@ -152,40 +150,48 @@ def default_cache_dir() -> Path:
     "--checkpoint",
     default="best",
     show_default=True,
-    help="'best' (best on val), 'last' (newest step checkpoint) or a checkpoint path (one run only).",
+    help="Of a run directory: 'best' (best on val), 'last' (newest step checkpoint) or a checkpoint path "
+    "(one run only).",
 )
-def export(run_dirs: tuple[Path, ...], out_path: Path, checkpoint: str) -> None:
+def export(sources: tuple[str, ...], out_path: Path, checkpoint: str) -> None:
     """Export a training run's model as a weights-only file (for predict, scan and evaluate).
 
-    Several runs (e.g. one recipe with different --seed) are exported as one ensemble: the mean of their
-    class probabilities. Their task, labels, voxel channels and read policy must agree.
+    SOURCES are run directories (their --checkpoint) or existing weights (a file, or a shipped name such as
+    propensity-v3). Several sources (e.g. one recipe with different --seed) are exported as one ensemble: the
+    mean of their class probabilities. Their task, labels, voxel channels and read policy must agree.
 
     \b
     Examples:
       protsteer train export runs/prop -o runs/prop/best-weights.pt
       protsteer train export runs/cath-s0 runs/cath-s1 runs/cath-s2 -o cath-ensemble.pt
+      protsteer train export propensity-v3 propensity-v2 -o propensity-v2v3.pt
     """
     from protsteer.tasks.training import checkpoint_paths, export_ensemble_weights
 
-    if checkpoint not in ("best", "last") and len(run_dirs) > 1:
-        raise click.UsageError("--checkpoint PATH takes one run directory")
-    sources = []
-    for run_dir in run_dirs:
+    run_dirs = [Path(source) for source in sources if Path(source).is_dir()]
+    if checkpoint not in ("best", "last") and (len(sources) > 1 or not run_dirs):
+        raise click.UsageError("--checkpoint PATH takes exactly one run directory")
+    members: list[tuple[Path, Path | None] | str] = []
+    for source in sources:
+        run_dir = Path(source)
+        if not run_dir.is_dir():
+            members.append(source)  # a weights file or name, verified when read
+            continue
         if checkpoint == "best":
-            source = run_dir / "best.pt"
+            checkpoint_path = run_dir / "best.pt"
         elif checkpoint == "last":
             steps = checkpoint_paths(run_dir)
             if not steps:
                 raise ProtsteerError("no step checkpoint in the run directory", run_dir)
-            source = steps[-1]
+            checkpoint_path = steps[-1]
         else:
-            source = Path(checkpoint)
-        if not source.is_file():
-            raise ProtsteerError("checkpoint not found", source)
-        sources.append((source, run_dir))
-    digest = export_ensemble_weights(sources, out_path)
-    members = f" (ensemble of {len(sources)} runs)" if len(sources) > 1 else ""
-    click.echo(f"{out_path} sha256 {digest}{members}")
+            checkpoint_path = Path(checkpoint)
+        if not checkpoint_path.is_file():
+            raise ProtsteerError("checkpoint not found", checkpoint_path)
+        members.append((checkpoint_path, run_dir))
+    digest = export_ensemble_weights(members, out_path)
+    ensemble = f" (ensemble of {len(sources)} sources)" if len(sources) > 1 else ""
+    click.echo(f"{out_path} sha256 {digest}{ensemble}")
 
 
 train.add_command(train_cath)

@@ -421,40 +421,53 @@ def export_weights(
 
 
 def export_ensemble_weights(
-    sources: Sequence[tuple[Path, Path | None]], path: Path, metadata: dict | None = None
+    sources: Sequence[tuple[Path, Path | None] | str | Path], path: Path, metadata: dict | None = None
 ) -> str:
-    """Write one weights file from one or several ``(checkpoint, run_dir or None)`` pairs.
+    """Write one weights file from one or several sources.
 
-    One source: the run's own network (as :func:`export_weights`). Several: an
+    A source is a ``(checkpoint, run_dir or None)`` pair of a training run, or an existing weights file (a
+    registered name such as ``propensity-v3``, or a path). One source: its network as it is. Several: an
     :class:`protsteer.networks.EnsembleNetwork` of their networks (mean of the class probabilities), whose
-    metadata lists every member's provenance under ``"members"``. The runs must agree on task, labels, voxel
-    spec and read policy (the input and output the ensemble shares). Returns the sha256 (hex).
+    metadata lists every member's provenance under ``"members"``. The sources must agree on task, labels,
+    voxel spec and read policy (the input and output the ensemble shares). Returns the sha256 (hex).
     """
     from protsteer.io.weights import save_weights
 
-    members = [_export_member(checkpoint, run_dir) for checkpoint, run_dir in sources]
+    members = [
+        _export_member(*source) if isinstance(source, tuple) else _weights_member(source)
+        for source in sources
+    ]
     if not members:
         raise ProtsteerError("nothing to export: no checkpoint given")
     first = members[0]
-    for (checkpoint, _), member in zip(sources[1:], members[1:], strict=True):
+    for member in members[1:]:
         for key in ("task", "labels", "voxel_spec", "read_policy"):
             if member[key] != first[key]:
                 raise ProtsteerError(
-                    f"cannot ensemble: its {key} differs from that of {sources[0][0]}", checkpoint
+                    f"cannot ensemble: its {key} differs from that of {first['source']}", member["source"]
                 )
     if len(members) == 1:
         network, state_dict, provenance = first["network"], first["state_dict"], first["provenance"]
     else:
+        networks, state_dict = [], {}
+        for member in members:  # an ensemble among the sources contributes its members (no nesting)
+            nested = member["network"]["arch"] == "ensemble"
+            parts = member["network"]["members"] if nested else [member["network"]]
+            for index, part in enumerate(parts):
+                prefix = f"members.{index}." if nested else ""
+                state_dict.update(
+                    {
+                        f"members.{len(networks)}.{key[len(prefix):]}": tensor
+                        for key, tensor in member["state_dict"].items()
+                        if key.startswith(prefix)
+                    }
+                )
+                networks.append(part)
         network = {
             "arch": "ensemble",
             "in_channels": first["network"]["in_channels"],
             "n_outputs": first["network"]["n_outputs"],
-            "members": [member["network"] for member in members],
-        }
-        state_dict = {
-            f"members.{index}.{key}": tensor
-            for index, member in enumerate(members)
-            for key, tensor in member["state_dict"].items()
+            "members": networks,
         }
         provenance = {"members": [member["provenance"] for member in members]}
     return save_weights(
@@ -482,6 +495,7 @@ def _export_member(checkpoint: Path, run_dir: Path | None) -> dict:
         rows = [row for row in MetricsLog(run_dir).rows() if row["step"] == state["step"]]
         val_metrics = rows[-1] if rows else None
     return {
+        "source": str(checkpoint),
         "network": state["network"],
         "state_dict": state["model"],
         "task": state["task"],
@@ -489,6 +503,24 @@ def _export_member(checkpoint: Path, run_dir: Path | None) -> dict:
         "voxel_spec": describe["voxel_spec"],
         "read_policy": describe["read_policy"],
         "provenance": {"training": describe, "step": state["step"], "val_metrics": val_metrics},
+    }
+
+
+def _weights_member(name_or_path: str | Path) -> dict:
+    """The same as :func:`_export_member` for a verified weights file; its provenance is the file's
+    metadata plus its name and sha256."""
+    from protsteer.io.weights import read_weights_file
+
+    payload, file_path, name, digest = read_weights_file(name_or_path)
+    return {
+        "source": str(file_path),
+        "network": payload["network"],
+        "state_dict": payload["state_dict"],
+        "task": payload["task"],
+        "labels": list(payload["labels"]),
+        "voxel_spec": payload["voxel_spec"],
+        "read_policy": payload["read_policy"],
+        "provenance": {"weights": name, "sha256": digest, **payload["metadata"]},
     }
 
 
