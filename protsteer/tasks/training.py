@@ -457,7 +457,7 @@ def export_ensemble_weights(
                 prefix = f"members.{index}." if nested else ""
                 state_dict.update(
                     {
-                        f"members.{len(networks)}.{key[len(prefix):]}": tensor
+                        f"members.{len(networks)}.{key[len(prefix) :]}": tensor
                         for key, tensor in member["state_dict"].items()
                         if key.startswith(prefix)
                     }
