@@ -11,7 +11,7 @@ import gemmi
 import numpy as np
 import pytest
 import torch
-from predict_helpers import run_cli, tiny_weights, write_corrupt_structures, write_valid_structures
+from predict_helpers import EXAMPLE, run_cli, tiny_weights, write_corrupt_structures, write_valid_structures
 
 from protsteer.io.tables import Column, iter_rows
 from protsteer.structure import AMINO_ACIDS
@@ -271,3 +271,12 @@ def test_backbone_frame_makes_predictions_independent_of_the_file_orientation(tm
     assert np.abs(np.log(logp("plain", "input")) - np.log(logp("turned", "input"))).max() > 10 * local
     run = json.loads((tmp_path / "out-plain-local" / "run.json").read_text())
     assert run["arguments"]["frame"] == "local"
+
+
+def test_repeated_weights_are_refused_not_silently_dropped(tmp_path, weights, capsys):
+    """click keeps the last of a repeated option; a user comparing two models would get one without notice."""
+    for option in ("--weights", "--cath-weights"):
+        code = run_cli("predict", EXAMPLE, "-o", tmp_path / "out", option, weights, option, weights)
+        err = capsys.readouterr().err
+        assert code == 2 and f"'{option}': given 2 times" in err and "train export" in err
+    assert not (tmp_path / "out").exists()

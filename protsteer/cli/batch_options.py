@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +82,32 @@ output_options = stack_options(
     ),
 )
 
-propensity_weights_option = click.option(
+
+def _one_weights(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> str | None:
+    """Callback of a weights option given at most once (click would silently keep the last of several)."""
+    if len(values) > 1:
+        raise click.BadParameter(
+            f"given {len(values)} times; this command runs one model (to combine models, write an ensemble: "
+            "protsteer train export A.pt B.pt -o ensemble.pt)"
+        )
+    return values[0] if values else None
+
+
+def weights_option(*names: str, default: str | None, help: str) -> Callable[[Callable], Callable]:
+    """A ``NAME|PATH`` weights option that refuses to be repeated."""
+    return click.option(
+        *names,
+        multiple=True,
+        default=(default,) if default else (),
+        metavar="NAME|PATH",
+        callback=_one_weights,
+        help=f"{help}  [default: {default}]" if default else help,
+    )
+
+
+propensity_weights_option = weights_option(
     "--weights",
     default=DEFAULT_WEIGHTS["propensity"],
-    show_default=True,
-    metavar="NAME|PATH",
     help="Shipped weights name (see models/) or a .pt file (sha256-verified).",
 )
 

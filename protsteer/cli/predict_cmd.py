@@ -14,6 +14,7 @@ from protsteer.cli.batch_options import (
     propensity_weights_option,
     request_from_options,
     runtime_options,
+    weights_option,
 )
 from protsteer.tasks.propensity.tables import STRUCTURE_SCORES
 
@@ -42,7 +43,7 @@ from protsteer.tasks.propensity.tables import STRUCTURE_SCORES
     default=None,
     help="Domain boundaries for --tasks cath (passed to the CATH predictor).",
 )
-@click.option("--cath-weights", default=None, metavar="NAME|PATH", help="Weights for --tasks cath.")
+@weights_option("--cath-weights", default=None, help="Weights for --tasks cath.")
 @click.option(
     "--write-structure",
     is_flag=True,
