@@ -62,3 +62,20 @@ def test_trained_on_one_orientation_classifies_all_24_grid_rotations():
     with torch.no_grad():
         predictions = network(test_grids).argmax(dim=1)
     assert bool((predictions == labels.repeat(24)).all())
+
+
+def test_learning_rate_decay_schedule():
+    """decay_start=0, decay=0: only the first step moves the weights; without decay every step does."""
+
+    def trained(steps: int, decay_start: int | None) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        network = SteerableCNN(1, 8, preset="tiny", stages=[[2, 1], [2, 1]], blocks=[0, 0], head_hidden=8)
+        fit_tetris(network, grid_size=9, unit=1.5, sigma=0.8, max_steps=steps, lr=0.05, target_loss=0.0,
+                   decay_start=decay_start, decay=0.0)
+        return {k: v.clone() for k, v in network.state_dict().items()}
+
+    def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    assert same(trained(1, 0), trained(4, 0))
+    assert not same(trained(1, None), trained(4, None))

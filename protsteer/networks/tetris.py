@@ -86,13 +86,17 @@ def fit_tetris(
     lr: float = 0.01,
     target_loss: float = 0.05,
     fill: int = 1,
+    decay_start: int | None = None,
+    decay: float = 0.98,
 ) -> int:
     """Train ``network`` with Adam on the 8 shapes in ONE orientation until it fits them with a small loss.
 
     Each step uses the 8 shapes in ``orientation`` (``[3, 3]``, default the identity), ``copies`` times, each
     copy translated by a random offset in ``[-jitter, jitter]^3`` voxels (no rotation; 0 = no translation).
-    ``fill`` is passed to :func:`tetris_grids`. Stops after ``max_steps`` or once every training grid is right
-    and the loss is below ``target_loss``.
+    ``fill`` is passed to :func:`tetris_grids`. The learning rate is ``lr`` up to step ``decay_start``, then
+    multiplied by ``decay`` at every further step (the paper's schedule: 0.1, decay 0.98 after step 100;
+    ``None``: constant). Stops after ``max_steps`` or once every training grid is right and the loss is
+    below ``target_loss``.
     Then sets the batch-norm running statistics to those of the training grids (one pass with momentum 1),
     so eval mode reproduces training mode, and leaves the network in eval mode.
 
@@ -106,6 +110,10 @@ def fit_tetris(
         return tetris_grids(rotation, grid_size, unit, sigma, shifts, fill)
 
     optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: 1.0 if decay_start is None else decay ** max(0, step - decay_start),
+    )
     network.train()
     steps = 0
     while steps < max_steps:
@@ -117,6 +125,7 @@ def fit_tetris(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
         steps += 1
     norms = [m for m in network.modules() if isinstance(getattr(m, "running_mean", None), torch.Tensor)]
     momenta = [m.momentum for m in norms]
