@@ -20,10 +20,15 @@ from protsteer.nn import FieldType, check_equivariance
 from protsteer.so3 import cube_rotations, rotate_grid
 
 SMALL_RESIDUAL = {"preset": "tiny", "stages": [[2, 2, 1, 1], [4, 2, 1]], "blocks": [1, 1], "residual": True}
+PSEUDOSCALARS = {"preset": "tiny", "pseudoscalar_radii": [1, 2, 3, 4], "pool_window": "ball"}
 
 
 @pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-10), (torch.float32, 1e-5)])
-@pytest.mark.parametrize("options", [{"preset": "tiny"}, SMALL_RESIDUAL], ids=["tiny", "residual_l3"])
+@pytest.mark.parametrize(
+    "options",
+    [{"preset": "tiny"}, SMALL_RESIDUAL, PSEUDOSCALARS],
+    ids=["tiny", "residual_l3", "pseudoscalars"],
+)
 def test_steerable_network_is_invariant_on_cube_rotations(options, dtype, tolerance):
     net = SteerableCNN(3, 5, **options)
     report = check_equivariance(
@@ -40,6 +45,20 @@ def test_steerable_network_is_invariant_in_training_mode():
         for R in cube_rotations()[1:6]:
             rotated = net(rotate_grid(x, R))
             assert float((rotated - reference).norm() / reference.norm()) < 1e-10
+
+
+def test_pseudoscalar_invariants_are_appended_to_the_pooled_ones():
+    torch.manual_seed(0)
+    net = SteerableCNN(2, 4, **PSEUDOSCALARS).double().eval()
+    x = torch.randn(2, 2, 11, 11, 11, dtype=torch.float64)
+    n = 4  # triples of the four radii
+    with torch.no_grad():
+        invariants = net.invariants(x)
+        assert invariants.shape == (2, net.pool.out_type.dim + n)
+        assert torch.equal(invariants[:, :-n], net.pool(net.features(x)))
+        assert torch.equal(invariants[:, -n:], net.pseudoscalars(x))
+        raw = net.pseudoscalars[0]
+        assert torch.allclose(raw(x.flip(2)), -raw(x), rtol=0, atol=1e-10)
 
 
 def test_plain_network_is_not_invariant():
@@ -85,6 +104,10 @@ def test_explicit_options_override_presets():
         ({"arch": "steerable", "n_outputs": 2}, "lacks"),
         ({"arch": "steerable", "in_channels": 1, "n_outputs": 2, "stages": [[1, 1, 1, 1, 1]]}, "up to l = 3"),
         ({"arch": "steerable", "in_channels": 1, "n_outputs": 2, "kernel_size": [5, 5, 5]}, "one per stage"),
+        (
+            {"arch": "steerable", "in_channels": 1, "n_outputs": 2, "pseudoscalar_radii": [2, 3]},
+            ">= 3 positive",
+        ),
     ],
 )
 def test_bad_configs_raise_protsteer_error(config, message):

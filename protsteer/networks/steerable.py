@@ -27,6 +27,7 @@ from protsteer.nn import (
     GatedNonlinearity,
     GlobalInvariantPool,
     LowPassDownsample3d,
+    PseudoscalarInvariants,
     SteerableBatchNorm3d,
     SteerableConv3d,
     gated_type,
@@ -46,6 +47,8 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "field_dropout": 0.0,
         "pool_norms": True,
         "pool_window": "cube",
+        "pseudoscalar_radii": [],
+        "pseudoscalar_shrink": 0.25,
         "head_hidden": 32,
         "dropout": 0.0,
     },
@@ -61,6 +64,8 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "field_dropout": 0.0,
         "pool_norms": True,
         "pool_window": "cube",
+        "pseudoscalar_radii": [],
+        "pseudoscalar_shrink": 0.25,
         "head_hidden": 64,
         "dropout": 0.1,
     },
@@ -76,6 +81,8 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "field_dropout": 0.0,
         "pool_norms": True,
         "pool_window": "cube",
+        "pseudoscalar_radii": [],
+        "pseudoscalar_shrink": 0.25,
         "head_hidden": 128,
         "dropout": 0.2,
     },
@@ -137,7 +144,11 @@ class SteerableCNN(nn.Module):
             ``blocks`` (blocks per stage after the stem / the stage's downsampling), ``kernel_size`` (int or
             one per stage, odd, voxels), ``residual``, ``input_downsample`` (anti-aliased stride 2 on the
             input first), ``band_limit``, ``activation``, ``batch_norm``, ``field_dropout``, ``pool_norms``,
-            ``pool_window`` (``"cube"`` or ``"ball"``, see ``GlobalInvariantPool``), ``head_hidden``,
+            ``pool_window`` (``"cube"`` or ``"ball"``, see ``GlobalInvariantPool``), ``pseudoscalar_radii``
+            (shell radii in voxels of the chirality invariants computed from the input by
+            :class:`PseudoscalarInvariants`, batch normalised and appended to the pooled invariants; empty =
+            none), ``pseudoscalar_shrink`` (soft threshold on the batch-normalised pseudo-scalars, so that
+            values within discretisation error of zero reach the head as exactly 0), ``head_hidden``,
             ``dropout`` (head).
     """
 
@@ -179,8 +190,21 @@ class SteerableCNN(nn.Module):
                 layers.append(FieldDropout(current, cfg["field_dropout"]))
         self.features = nn.Sequential(*layers)
         self.pool = GlobalInvariantPool(current, norms=cfg["pool_norms"], window=cfg["pool_window"])
+        self.pseudoscalars: nn.Sequential | None = None
+        n_pseudoscalars = 0
+        if cfg["pseudoscalar_radii"]:
+            radii = cfg["pseudoscalar_radii"]
+            if len(radii) < 3 or min(radii) <= 0:
+                raise ProtsteerError(f"steerable 'pseudoscalar_radii' needs >= 3 positive radii, got {radii}")
+            chirality = PseudoscalarInvariants(cfg["pseudoscalar_radii"], window=cfg["pool_window"])
+            n_pseudoscalars = chirality.n_invariants
+            norm = nn.BatchNorm1d(n_pseudoscalars) if cfg["batch_norm"] else nn.Identity()
+            shrink = (
+                nn.Softshrink(cfg["pseudoscalar_shrink"]) if cfg["pseudoscalar_shrink"] > 0 else nn.Identity()
+            )
+            self.pseudoscalars = nn.Sequential(chirality, norm, shrink)
         self.head = nn.Sequential(
-            nn.Linear(self.pool.out_type.dim, cfg["head_hidden"]),
+            nn.Linear(self.pool.out_type.dim + n_pseudoscalars, cfg["head_hidden"]),
             nn.ReLU(),
             nn.Dropout(cfg["dropout"]),
             nn.Linear(cfg["head_hidden"], cfg["n_outputs"]),
@@ -190,8 +214,14 @@ class SteerableCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, in_channels, X, Y, Z]`` density grids -> ``[B, n_outputs]`` logits."""
-        return self.head(self.pool(self.features(x)))
+        return self.head(self.invariants(x))
 
     def invariants(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled rotation invariants ``[B, n_invariants]`` (the head's input; useful as an embedding)."""
-        return self.pool(self.features(x))
+        """The rotation invariants ``[B, n_invariants]`` (the head's input; useful as an embedding).
+
+        The pooled features, then the pseudo-scalars if configured.
+        """
+        pooled = self.pool(self.features(x))
+        if self.pseudoscalars is None:
+            return pooled
+        return torch.cat([pooled, self.pseudoscalars(x).to(pooled.dtype)], dim=1)

@@ -14,6 +14,7 @@ from protsteer.nn.equivariance import EquivarianceReport, check_equivariance, ro
 from protsteer.nn.field_type import FieldType
 from protsteer.nn.nonlinearities import SCALAR_ACTIVATIONS, GatedNonlinearity, NormNonlinearity, gated_type
 from protsteer.nn.pooling import GlobalInvariantPool, LowPassDownsample3d, SteerableAvgPool3d
+from protsteer.nn.pseudoscalar import PseudoscalarInvariants
 
 __all__ = [
     "BAND_LIMITS",
@@ -26,6 +27,7 @@ __all__ = [
     "GlobalInvariantPool",
     "LowPassDownsample3d",
     "NormNonlinearity",
+    "PseudoscalarInvariants",
     "SteerableAvgPool3d",
     "SteerableBatchNorm3d",
     "SteerableConv3d",
