@@ -98,6 +98,12 @@ def main() -> None:
         "--band-limit", default=None, help="band limit of the steerable kernels (default: preset's)"
     )
     parser.add_argument(
+        "--pseudoscalar-radii",
+        default="none",
+        help="shell radii (voxels) of chirality invariants for the steerable network, e.g. 2,3,4,5,6 "
+        "(docs/nn.md); 'none': without",
+    )
+    parser.add_argument(
         "--steerable", default="{}", help="JSON overrides of the steerable network (stages, blocks ...)"
     )
     args = parser.parse_args()
@@ -108,6 +114,8 @@ def main() -> None:
     )
     if args.band_limit:
         steerable_options["band_limit"] = args.band_limit
+    if args.pseudoscalar_radii != "none":
+        steerable_options["pseudoscalar_radii"] = [float(r) for r in args.pseudoscalar_radii.split(",")]
     steerable_options.update(json.loads(args.steerable))
     plain_options = dict(PLAIN, dropout=args.dropout, batch_norm=not args.no_batch_norm)
     generator = torch.Generator().manual_seed(1234)

@@ -48,7 +48,6 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "pool_norms": True,
         "pool_window": "cube",
         "pseudoscalar_radii": [],
-        "pseudoscalar_shrink": 0.25,
         "head_hidden": 32,
         "dropout": 0.0,
     },
@@ -65,7 +64,6 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "pool_norms": True,
         "pool_window": "cube",
         "pseudoscalar_radii": [],
-        "pseudoscalar_shrink": 0.25,
         "head_hidden": 64,
         "dropout": 0.1,
     },
@@ -82,7 +80,6 @@ STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
         "pool_norms": True,
         "pool_window": "cube",
         "pseudoscalar_radii": [],
-        "pseudoscalar_shrink": 0.25,
         "head_hidden": 128,
         "dropout": 0.2,
     },
@@ -147,9 +144,7 @@ class SteerableCNN(nn.Module):
             ``pool_window`` (``"cube"`` or ``"ball"``, see ``GlobalInvariantPool``), ``pseudoscalar_radii``
             (shell radii in voxels of the chirality invariants computed from the input by
             :class:`PseudoscalarInvariants`, batch normalised and appended to the pooled invariants; empty =
-            none), ``pseudoscalar_shrink`` (soft threshold on the batch-normalised pseudo-scalars, so that
-            values within discretisation error of zero reach the head as exactly 0), ``head_hidden``,
-            ``dropout`` (head).
+            none), ``head_hidden``, ``dropout`` (head).
     """
 
     def __init__(self, in_channels: int, n_outputs: int, **config: Any) -> None:
@@ -199,10 +194,7 @@ class SteerableCNN(nn.Module):
             chirality = PseudoscalarInvariants(cfg["pseudoscalar_radii"], window=cfg["pool_window"])
             n_pseudoscalars = chirality.n_invariants
             norm = nn.BatchNorm1d(n_pseudoscalars) if cfg["batch_norm"] else nn.Identity()
-            shrink = (
-                nn.Softshrink(cfg["pseudoscalar_shrink"]) if cfg["pseudoscalar_shrink"] > 0 else nn.Identity()
-            )
-            self.pseudoscalars = nn.Sequential(chirality, norm, shrink)
+            self.pseudoscalars = nn.Sequential(chirality, norm)
         self.head = nn.Sequential(
             nn.Linear(self.pool.out_type.dim + n_pseudoscalars, cfg["head_hidden"]),
             nn.ReLU(),
