@@ -191,7 +191,7 @@ class SteerableCNN(nn.Module):
             radii = cfg["pseudoscalar_radii"]
             if len(radii) < 3 or min(radii) <= 0:
                 raise ProtsteerError(f"steerable 'pseudoscalar_radii' needs >= 3 positive radii, got {radii}")
-            chirality = PseudoscalarInvariants(cfg["pseudoscalar_radii"], window=cfg["pool_window"])
+            chirality = PseudoscalarInvariants(radii, window=cfg["pool_window"])
             n_pseudoscalars = chirality.n_invariants
             norm = nn.BatchNorm1d(n_pseudoscalars) if cfg["batch_norm"] else nn.Identity()
             self.pseudoscalars = nn.Sequential(chirality, norm)

@@ -91,6 +91,8 @@ class PseudoscalarInvariants(nn.Module):
         self.n_invariants = len(self.triples)
         kernels = shell_direction_kernels(radii, width)
         self.register_buffer("kernels", kernels.flatten(0, 1).float(), persistent=False)  # [3R, k, k, k]
+        for name, index in zip(("first", "second", "third"), zip(*self.triples, strict=True), strict=True):
+            self.register_buffer(f"_{name}", torch.tensor(index), persistent=False)  # [n] radius indices
         self._spectra: dict[tuple, torch.Tensor] = {}
         self.pool = GlobalInvariantPool(FieldType([2 * self.n_invariants]), norms=False, window=window)
 
@@ -117,9 +119,7 @@ class PseudoscalarInvariants(nn.Module):
         vx, vy, vz = self._directions(density).unbind(dim=2)  # each [B, R, X, Y, Z]
         norms = (vx.square() + vy.square() + vz.square()).sqrt()
         weight = density.square()[:, None]
-        first, second, third = (
-            torch.tensor(index, device=x.device) for index in zip(*self.triples, strict=True)
-        )
+        first, second, third = self._first, self._second, self._third
         ax, ay, az = vx[:, first], vy[:, first], vz[:, first]  # [B, n, X, Y, Z]
         bx, by, bz = vx[:, second], vy[:, second], vz[:, second]
         cx, cy, cz = vx[:, third], vy[:, third], vz[:, third]
