@@ -30,13 +30,17 @@ def write_paper_npz(path, proteins, labels, split_sizes, atom_type=b"CA"):
     res_indices = np.zeros((len(proteins), width), dtype=np.int32)
     for i, p in enumerate(proteins):
         positions[i, : len(p)] = p
-        positions[i, len(p):] = 999.0  # padding must be ignored
+        positions[i, len(p) :] = 999.0  # padding must be ignored
         atom_types[i, : len(p)] = atom_type
         res_indices[i, : len(p)] = np.arange(len(p))
     starts = np.concatenate([[0], np.cumsum(split_sizes)[:-1]])
     np.savez(
-        path, n_atoms=np.array([len(p) for p in proteins], dtype=np.int32), atom_types=atom_types,
-        res_indices=res_indices, positions=positions, labels=np.asarray(labels, dtype=np.int32),
+        path,
+        n_atoms=np.array([len(p) for p in proteins], dtype=np.int32),
+        atom_types=atom_types,
+        res_indices=res_indices,
+        positions=positions,
+        labels=np.asarray(labels, dtype=np.int32),
         split_start_indices=starts.astype(np.int32),
     )
 
@@ -87,8 +91,9 @@ def test_architecture_codes_are_strings():
 
 
 def test_label_set_by_distinct_training_domains():
-    counts = count_distinct([("3.40", "a"), ("3.40", "a"), ("3.40", "b"), ("2.100", "c"), ("2.60", "d"),
-                             ("2.60", "e")])
+    counts = count_distinct(
+        [("3.40", "a"), ("3.40", "a"), ("3.40", "b"), ("2.100", "c"), ("2.60", "d"), ("2.60", "e")]
+    )
     assert counts == {"3.40": 2, "2.100": 1, "2.60": 2}
     assert choose_label_set(counts, 2) == ["2.60", "3.40"]
     assert choose_label_set(counts, 1) == ["2.60", "2.100", "3.40"]  # numeric, not string, order
@@ -211,8 +216,13 @@ def test_clf_loads_coordinates_from_whole_entries_and_dompdb(shared_data, tmp_pa
         "108lA00     1    10   530    40     2     1     1     1     1   164 1.700\n"
     )
     (tmp_path / "bounds.txt").write_text("107lA01 1.10.530.40.1 A.1-60,81-100\n")
-    data = CathData(source="clf", data=structures, domain_list=tmp_path / "list.txt",
-                    boundaries=tmp_path / "bounds.txt", spec=CA_SPEC)  # one topology: all in train
+    data = CathData(
+        source="clf",
+        data=structures,
+        domain_list=tmp_path / "list.txt",
+        boundaries=tmp_path / "bounds.txt",
+        spec=CA_SPEC,
+    )  # one topology: all in train
     domains = load_cath_data(data, ("train",))
     sizes = {r.domain_id: len(c) for r, c in zip(domains.records, domains.coords, strict=True)}
     from protsteer.structure import read_structure

@@ -63,10 +63,14 @@ def test_paired_difference_cancels_shared_item_difficulty():
 def test_deduplicate_averages_copies_and_counts_each_domain_once():
     labels = ["1.10", "2.60", "3.40"]
     # 3 copies of domain a (true 0): two say class 1 weakly, one says class 0 strongly -> mean picks 0
-    probabilities = np.array([
-        [0.1, 0.5, 0.4], [0.1, 0.5, 0.4], [0.95, 0.05, 0.0],
-        [0.0, 0.1, 0.9],
-    ])
+    probabilities = np.array(
+        [
+            [0.1, 0.5, 0.4],
+            [0.1, 0.5, 0.4],
+            [0.95, 0.05, 0.0],
+            [0.0, 0.1, 0.9],
+        ]
+    )
     evaluation = deduplicate(probabilities, np.array([0, 0, 0, 2]), ["a", "a", "a", "b"], labels)
     assert evaluation.keys == ["a", "b"] and evaluation.n_rows == 4
     np.testing.assert_array_equal(evaluation.predictions, [0, 2])

@@ -25,8 +25,18 @@ from protsteer.voxel import VoxelSpec
 SPEC = VoxelSpec(box_size=55.0, voxel_size=5.0, sigma=2.5, channels=("CA",))
 LABELS = list(SHIPPED_LABELS)
 ISSUE_COLUMNS = [
-    "structure_id", "model", "chain", "domain_id", "domain_source", "segments", "n_residues",
-    "pred_architecture", "pred_architecture_name", "p_pred", "p_second", "architecture_second",
+    "structure_id",
+    "model",
+    "chain",
+    "domain_id",
+    "domain_source",
+    "segments",
+    "n_residues",
+    "pred_architecture",
+    "pred_architecture_name",
+    "p_pred",
+    "p_second",
+    "architecture_second",
 ]
 
 
@@ -50,7 +60,7 @@ def _check_row(row: dict) -> None:
 def test_column_order_matches_the_issue():
     names = [c.name for c in COLUMNS]
     assert names[: len(ISSUE_COLUMNS)] == ISSUE_COLUMNS
-    assert names[len(ISSUE_COLUMNS):] == [f"p_arch_{label}" for label in SHIPPED_LABELS]
+    assert names[len(ISSUE_COLUMNS) :] == [f"p_arch_{label}" for label in SHIPPED_LABELS]
     assert "p_arch_3.40" in names and "p_arch_3.4" not in names
 
 
@@ -58,7 +68,8 @@ def test_one_row_per_chain_by_default(shared_data, model):
     structure = read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz")
     rows = predict_domains(structure, model, LABELS, SPEC)
     assert [(r["chain"], r["domain_id"], r["domain_source"]) for r in rows] == [
-        ("A", "A", "whole_chain"), ("B", "B", "whole_chain")
+        ("A", "A", "whole_chain"),
+        ("B", "B", "whole_chain"),
     ]
     assert [r["n_residues"] for r in rows] == [104, 104]
     assert rows[0]["segments"] == "A:1-104" and rows[0]["structure_id"] == structure.structure_id
@@ -80,7 +91,8 @@ def test_user_domains_file(shared_data, model, tmp_path):
     structure = read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz", structure_id="1rgc")
     rows = predict_domains(structure, model, LABELS, SPEC, domains["1rgc"])
     assert [(r["domain_id"], r["domain_source"], r["n_residues"]) for r in rows] == [
-        ("A01", "user", 65), ("B01", "user", 51)
+        ("A01", "user", 65),
+        ("B01", "user", 51),
     ]
     for row in rows:
         _check_row(row)
@@ -101,8 +113,14 @@ def test_domains_file_errors(tmp_path):
 def test_load_predictor_from_weights_file(shared_data, model, tmp_path):
     weights = tmp_path / "cath-test.pt"
     save_weights(
-        weights, network_config=model.config, state_dict=model.state_dict(), task="cath", labels=LABELS,
-        voxel_spec=SPEC.to_dict(), read_policy=ReadPolicy().to_dict(), metadata={},
+        weights,
+        network_config=model.config,
+        state_dict=model.state_dict(),
+        task="cath",
+        labels=LABELS,
+        voxel_spec=SPEC.to_dict(),
+        read_policy=ReadPolicy().to_dict(),
+        metadata={},
     )
     predictor = load_predictor(str(weights), "cpu", None)
     assert [c.name for c in predictor.columns] == [c.name for c in COLUMNS]

@@ -34,20 +34,45 @@ def test_train_export_evaluate_on_paper_npz(tmp_path):
     _synthetic_npz(npz)
     run = tmp_path / "run"
     network = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
-    common = ["--data", str(npz), "--grid-size", "11", "--voxel-size", "4", "--sigma", "2",
-              "--channels", "CA", "--min-train-domains", "1", "--threads", "1", "--network-options", network,
-              "--batch-size", "4", "--warmup-steps", "1", "--log-every", "1"]
+    common = [
+        "--data",
+        str(npz),
+        "--grid-size",
+        "11",
+        "--voxel-size",
+        "4",
+        "--sigma",
+        "2",
+        "--channels",
+        "CA",
+        "--min-train-domains",
+        "1",
+        "--threads",
+        "1",
+        "--network-options",
+        network,
+        "--batch-size",
+        "4",
+        "--warmup-steps",
+        "1",
+        "--log-every",
+        "1",
+    ]
     runner = CliRunner()
-    result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--max-steps", "4", *common],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        cli, ["train", "cath", "--out", str(run), "--max-steps", "4", *common], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert "best val balanced_accuracy" in result.output
     assert (run / "best.pt").is_file()
     header = (run / "metrics.tsv").read_text().splitlines()[0].split("\t")
     assert {"balanced_accuracy", "accuracy", "class_accuracy", "loss"} <= set(header)
 
-    result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--max-steps", "6", "--resume", *common],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        ["train", "cath", "--out", str(run), "--max-steps", "6", "--resume", *common],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     steps = [line.split("\t")[0] for line in (run / "metrics.tsv").read_text().splitlines()[1:]]
     assert steps == ["4", "6"]  # resumed at step 4, validated at the end
@@ -62,8 +87,22 @@ def test_train_export_evaluate_on_paper_npz(tmp_path):
     assert loaded.voxel_spec.grid_size == 11 and loaded.voxel_spec.channels == ("CA",)
 
     out = tmp_path / "eval"
-    result = runner.invoke(cli, ["evaluate", "cath", "--weights", str(weights), "--data", str(npz),
-                                 "--out", str(out), "--bootstrap", "50"], catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            "cath",
+            "--weights",
+            str(weights),
+            "--data",
+            str(npz),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "50",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     summary = (out / "summary.tsv").read_text().splitlines()
     assert summary[0].startswith("model\tn_domains\tn_rows\taccuracy\taccuracy_ci_low")
@@ -85,10 +124,36 @@ def test_secondary_structure_channels_train_and_predict(tmp_path):
     network = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
     runner = CliRunner()
     channels = "CA:helix,CA:strand,CA:coil"
-    result = runner.invoke(cli, ["train", "cath", "--out", str(run), "--data", str(npz), "--grid-size", "11",
-                                 "--voxel-size", "4", "--sigma", "2", "--channels", channels,
-                                 "--min-train-domains", "1", "--threads", "1", "--network-options", network,
-                                 "--batch-size", "4", "--max-steps", "2"], catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            "cath",
+            "--out",
+            str(run),
+            "--data",
+            str(npz),
+            "--grid-size",
+            "11",
+            "--voxel-size",
+            "4",
+            "--sigma",
+            "2",
+            "--channels",
+            channels,
+            "--min-train-domains",
+            "1",
+            "--threads",
+            "1",
+            "--network-options",
+            network,
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "2",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["train", "export", str(run), "-o", str(weights)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -100,9 +165,22 @@ def test_secondary_structure_channels_train_and_predict(tmp_path):
 
     example = Path(__file__).resolve().parents[1] / "examples" / "1TEN.pdb.gz"
     out = tmp_path / "predicted"
-    result = runner.invoke(cli, ["predict", str(example), "-o", str(out), "--tasks", "propensity,cath",
-                                 "--cath-weights", str(weights), "--weights", "propensity-v2"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        [
+            "predict",
+            str(example),
+            "-o",
+            str(out),
+            "--tasks",
+            "propensity,cath",
+            "--cath-weights",
+            str(weights),
+            "--weights",
+            "propensity-v2",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     header, *rows = (out / "cath.tsv").read_text().splitlines()
     assert len(rows) == 1  # one chain
@@ -122,9 +200,29 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
 
     def train(name: str, *options: str) -> Path:
         run = tmp_path / name
-        args = ["train", "cath", "--out", str(run), "--data", str(npz), "--voxel-size", "4", "--sigma", "2",
-                "--channels", "CA", "--min-train-domains", "1", "--threads", "1", "--batch-size", "4",
-                "--max-steps", "2", *options]
+        args = [
+            "train",
+            "cath",
+            "--out",
+            str(run),
+            "--data",
+            str(npz),
+            "--voxel-size",
+            "4",
+            "--sigma",
+            "2",
+            "--channels",
+            "CA",
+            "--min-train-domains",
+            "1",
+            "--threads",
+            "1",
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "2",
+            *options,
+        ]
         result = runner.invoke(cli, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return run
@@ -132,12 +230,14 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
     tiny = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
     steerable = train("s", "--grid-size", "11", "--network-options", tiny)
     small_plain = '{"preset": "tiny", "stages": [2, 4], "blocks": [0, 1], "head_hidden": 8}'
-    plain = train("p", "--grid-size", "11", "--arch", "plain", "--seed", "1",
-                  "--network-options", small_plain)
+    plain = train(
+        "p", "--grid-size", "11", "--arch", "plain", "--seed", "1", "--network-options", small_plain
+    )
     paths = {name: tmp_path / f"{name}.pt" for name in ("s", "p", "both")}
     for name, runs in (("s", [steerable]), ("p", [plain]), ("both", [steerable, plain])):
-        result = runner.invoke(cli, ["train", "export", *map(str, runs), "-o", str(paths[name])],
-                               catch_exceptions=False)
+        result = runner.invoke(
+            cli, ["train", "export", *map(str, runs), "-o", str(paths[name])], catch_exceptions=False
+        )
         assert result.exit_code == 0, result.output
     assert "ensemble of 2 sources" in result.output
     members = [load_weights(paths["s"]).model, load_weights(paths["p"]).model]
@@ -150,8 +250,11 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
         assert torch.allclose(ensemble.model(x).softmax(dim=1), expected, atol=1e-6)
 
     # weights files are sources too; an ensemble among them contributes its members
-    result = runner.invoke(cli, ["train", "export", str(paths["both"]), str(paths["s"]), "-o",
-                                 str(tmp_path / "three.pt")], catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        ["train", "export", str(paths["both"]), str(paths["s"]), "-o", str(tmp_path / "three.pt")],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     three = load_weights(tmp_path / "three.pt")
     assert len(three.network_config["members"]) == 3

@@ -70,8 +70,17 @@ def test_learning_rate_decay_schedule():
     def trained(steps: int, decay_start: int | None) -> dict[str, torch.Tensor]:
         torch.manual_seed(0)
         network = SteerableCNN(1, 8, preset="tiny", stages=[[2, 1], [2, 1]], blocks=[0, 0], head_hidden=8)
-        fit_tetris(network, grid_size=9, unit=1.5, sigma=0.8, max_steps=steps, lr=0.05, target_loss=0.0,
-                   decay_start=decay_start, decay=0.0)
+        fit_tetris(
+            network,
+            grid_size=9,
+            unit=1.5,
+            sigma=0.8,
+            max_steps=steps,
+            lr=0.05,
+            target_loss=0.0,
+            decay_start=decay_start,
+            decay=0.0,
+        )
         return {k: v.clone() for k, v in network.state_dict().items()}
 
     def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

@@ -171,3 +171,42 @@ def test_packed_training_data_trains_without_the_structure_files(mini_data, tmp_
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "best.pt").exists()
+
+
+SPLIT_CHANNELS = "C:backbone,N:backbone,O:backbone,C:sidechain,N:sidechain,O:sidechain,S,other,all:hetero"
+
+
+def test_train_with_other_channels_then_predict_uses_them(mini_data, tmp_path):
+    runner = CliRunner()
+    run, cache, weights_path = tmp_path / "run", tmp_path / "cache", tmp_path / "split.pt"
+    args = _train_args(mini_data, run, cache, "--max-steps", "4", "--channels", SPLIT_CHANNELS)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(cli, ["train", "export", str(run), "-o", str(weights_path)]).exit_code == 0
+    loaded = load_weights(weights_path)
+    assert loaded.voxel_spec.channels == tuple(SPLIT_CHANNELS.split(","))
+    assert loaded.network_config["in_channels"] == 9
+
+    first_file = sorted((mini_data / "structures").rglob("*.*"))[0]
+    out = tmp_path / "pred"
+    result = runner.invoke(
+        cli, ["predict", str(first_file), "--weights", str(weights_path), "-o", str(out), "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = (out / "residues.tsv").read_text().splitlines()
+    assert len(rows) > 10 and rows[0].startswith("structure_id\tfile")
+
+
+def test_train_rejects_an_unknown_channel_in_one_line(mini_data, tmp_path):
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    args = _train_args(mini_data, run, cache, "--max-steps", "1", "--channels", "C,Q")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert "unknown voxel channel 'Q'" in str(result.exception)
+
+
+def test_train_propensity_default_channels_are_the_residue_spec():
+    from protsteer.cli.train_cmd import PROPENSITY_CHANNELS
+    from protsteer.voxel import RESIDUE_SPEC
+
+    assert PROPENSITY_CHANNELS == RESIDUE_SPEC.channels

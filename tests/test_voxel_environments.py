@@ -41,7 +41,9 @@ def moved_copy(structure, rotation: np.ndarray, shift: np.ndarray):
         return (xyz.astype(np.float64) @ rotation.T + shift).astype(np.float32)
 
     return dataclasses.replace(
-        structure, coords=move(structure.coords), backbone=move(structure.backbone),
+        structure,
+        coords=move(structure.coords),
+        backbone=move(structure.backbone),
         virtual_cb=move(structure.virtual_cb),
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from protsteer.cli.training_options import (
+    channels_option,
     echo_train_result,
     evaluation_options,
     log_progress,
@@ -26,59 +27,118 @@ _DATA_HELP = (
 
 def _data_options(function):
     """Options naming the data source (shared by train and evaluate)."""
-    for option in reversed([
-        click.option("--data", type=click.Path(exists=True, path_type=Path), required=True, help=_DATA_HELP),
-        click.option(
-            "--source", type=click.Choice(["auto", "tsv", "npz", "clf"]), default="auto", show_default=True,
-            help="Data format (auto: npz for a .npz file, clf with --domain-list, else tsv).",
-        ),
-        click.option("--domain-list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     default=None, help="CATH domain list (CLF format) for --source clf."),
-        click.option("--boundaries", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     default=None, help="CATH domain boundaries (needed for whole-entry structure files)."),
-        click.option("--split-seed", type=int, default=0, show_default=True,
-                     help="Seed of the topology split for --source clf."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--data", type=click.Path(exists=True, path_type=Path), required=True, help=_DATA_HELP
+            ),
+            click.option(
+                "--source",
+                type=click.Choice(["auto", "tsv", "npz", "clf"]),
+                default="auto",
+                show_default=True,
+                help="Data format (auto: npz for a .npz file, clf with --domain-list, else tsv).",
+            ),
+            click.option(
+                "--domain-list",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=None,
+                help="CATH domain list (CLF format) for --source clf.",
+            ),
+            click.option(
+                "--boundaries",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=None,
+                help="CATH domain boundaries (needed for whole-entry structure files).",
+            ),
+            click.option(
+                "--split-seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="Seed of the topology split for --source clf.",
+            ),
+        ]
+    ):
         function = option(function)
     return function
 
 
-def _cath_data(data: Path, source: str, domain_list: Path | None, boundaries: Path | None, split_seed: int,
-               **fields):
+def _cath_data(
+    data: Path, source: str, domain_list: Path | None, boundaries: Path | None, split_seed: int, **fields
+):
     from protsteer.tasks.cath.task import CathData, detect_source
 
     return CathData(
-        source=detect_source(data, domain_list) if source == "auto" else source, data=data,
-        domain_list=domain_list, boundaries=boundaries, split_seed=split_seed, **fields,
+        source=detect_source(data, domain_list) if source == "auto" else source,
+        data=data,
+        domain_list=domain_list,
+        boundaries=boundaries,
+        split_seed=split_seed,
+        **fields,
     )
 
 
 @click.command("cath")
 @_data_options
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Run directory: checkpoints, best.pt, metrics.jsonl/tsv, train.json.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Run directory: checkpoints, best.pt, metrics.jsonl/tsv, train.json.",
+)
 @click.option("--arch", type=click.Choice(["steerable", "plain"]), default="steerable", show_default=True)
-@click.option("--network-options", default="{}", show_default=True,
-              help="JSON overrides of the CATH network defaults, e.g. '{\"preset\": \"base\"}'.")
+@click.option(
+    "--network-options",
+    default="{}",
+    show_default=True,
+    help='JSON overrides of the CATH network defaults, e.g. \'{"preset": "base"}\'.',
+)
 @click.option("--grid-size", type=int, default=21, show_default=True, help="Voxels per edge.")
 @click.option("--voxel-size", type=float, default=3.5, show_default=True, help="Angstrom.")
 @click.option("--sigma", type=float, default=1.75, show_default=True, help="Atom Gaussian width, Angstrom.")
-@click.option("--channels", default="CA:helix,CA:strand,CA:coil", show_default=True,
-              help="Comma-separated voxel channels (protsteer.voxel names: CA, C, N, O, S, other, all, "
-              "optionally qualified :backbone, :sidechain, :hetero, or by secondary structure from CA "
-              "geometry: :helix, :strand, :coil, e.g. CA:helix,CA:strand,CA:coil).")
-@click.option("--min-train-domains", type=int, default=15, show_default=True,
-              help="Architectures with fewer distinct training domains are left out.")
+@channels_option(("CA:helix", "CA:strand", "CA:coil"))
+@click.option(
+    "--min-train-domains",
+    type=int,
+    default=15,
+    show_default=True,
+    help="Architectures with fewer distinct training domains are left out.",
+)
 @click.option("--labels", default=None, help="Explicit comma-separated label set, e.g. 1.10,2.60,3.40.")
-@click.option("--samples-per-epoch", type=int, default=0, show_default=True,
-              help="Draws per epoch (0: the number of distinct training domains).")
-@click.option("--val-copies", type=int, default=2, show_default=True,
-              help="Rows per distinct val domain used in validation (0: all).")
+@click.option(
+    "--samples-per-epoch",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Draws per epoch (0: the number of distinct training domains).",
+)
+@click.option(
+    "--val-copies",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Rows per distinct val domain used in validation (0: all).",
+)
 @training_options(batch_size=8, epochs=40, checkpoint_every=500, log_every=20)
 def train_cath(
-    data: Path, source: str, domain_list: Path | None, boundaries: Path | None, split_seed: int,
-    out_dir: Path, arch: str, network_options: str, grid_size: int, voxel_size: float, sigma: float,
-    channels: str, min_train_domains: int, labels: str | None, samples_per_epoch: int, val_copies: int,
+    data: Path,
+    source: str,
+    domain_list: Path | None,
+    boundaries: Path | None,
+    split_seed: int,
+    out_dir: Path,
+    arch: str,
+    network_options: str,
+    grid_size: int,
+    voxel_size: float,
+    sigma: float,
+    channels: tuple[str, ...],
+    min_train_domains: int,
+    labels: str | None,
+    samples_per_epoch: int,
+    val_copies: int,
     **options,
 ) -> None:
     """Train a CATH architecture classifier on whole-domain grids; select on val.
@@ -98,10 +158,15 @@ def train_cath(
 
     log_progress()
     overrides = parse_network_options(network_options)
-    spec = VoxelSpec(box_size=grid_size * voxel_size, voxel_size=voxel_size, sigma=sigma,
-                     channels=tuple(c.strip() for c in channels.split(",") if c.strip()))
+    spec = VoxelSpec(box_size=grid_size * voxel_size, voxel_size=voxel_size, sigma=sigma, channels=channels)
     cath_data = _cath_data(
-        data, source, domain_list, boundaries, split_seed, spec=spec, min_train_domains=min_train_domains,
+        data,
+        source,
+        domain_list,
+        boundaries,
+        split_seed,
+        spec=spec,
+        min_train_domains=min_train_domains,
         labels=[label.strip() for label in labels.split(",")] if labels else None,
     )
     network = {**(CATH_STEERABLE if arch == "steerable" else CATH_PLAIN), **overrides}
@@ -111,24 +176,56 @@ def train_cath(
 
 
 @click.command("cath")
-@click.option("--weights", "weights_list", multiple=True, default=(DEFAULT_WEIGHTS["cath"],),
-              show_default=True,
-              help="Registered name or weights file; repeat to compare models (e.g. steerable and plain).")
+@click.option(
+    "--weights",
+    "weights_list",
+    multiple=True,
+    default=(DEFAULT_WEIGHTS["cath"],),
+    show_default=True,
+    help="Registered name or weights file; repeat to compare models (e.g. steerable and plain).",
+)
 @_data_options
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory for the tables (default: eval-cath-<split>).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the tables (default: eval-cath-<split>).",
+)
 @click.option("--bootstrap", type=int, default=2000, show_default=True, help="Bootstrap resamples for CIs.")
-@click.option("--orientations", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Average over this many orientations per domain, as predict --orientations.")
-@click.option("--frame", type=click.Choice(["local", "input"]), default="local", show_default=True,
-              help="local: each domain on its CA atoms' principal axes (as predict); input: each domain "
-              "under one seeded random rotation (the expected accuracy over orientations).")
+@click.option(
+    "--orientations",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Average over this many orientations per domain, as predict --orientations.",
+)
+@click.option(
+    "--frame",
+    type=click.Choice(["local", "input"]),
+    default="local",
+    show_default=True,
+    help="local: each domain on its CA atoms' principal axes (as predict); input: each domain "
+    "under one seeded random rotation (the expected accuracy over orientations).",
+)
 @evaluation_options(batch_size=16)
 def evaluate_cath(
-    weights_list: tuple[str, ...], data: Path, source: str, domain_list: Path | None, boundaries: Path | None,
-    split_seed: int, split: str, out_dir: Path | None, bootstrap: int, orientations: int, frame: str,
-    device: str, threads: int | None, batch_size: int, seed: int,
+    weights_list: tuple[str, ...],
+    data: Path,
+    source: str,
+    domain_list: Path | None,
+    boundaries: Path | None,
+    split_seed: int,
+    split: str,
+    out_dir: Path | None,
+    bootstrap: int,
+    orientations: int,
+    frame: str,
+    device: str,
+    threads: int | None,
+    batch_size: int,
+    seed: int,
 ) -> None:
     """Accuracy (bootstrap CI over distinct domains), balanced accuracy, CATH-class accuracy, per-architecture
     recall and confusion tables of one or more CATH weights, plus the majority-class baseline.
@@ -160,14 +257,30 @@ def evaluate_cath(
         weights = load_weights(weights_name, device=target)
         if weights.task != "cath":
             raise ProtsteerError(f"weights are for task {weights.task!r}, not cath", weights.path)
-        cath_data = _cath_data(data, source, domain_list, boundaries, split_seed, spec=weights.voxel_spec,
-                               policy=ReadPolicy.from_dict(weights.read_policy))
+        cath_data = _cath_data(
+            data,
+            source,
+            domain_list,
+            boundaries,
+            split_seed,
+            spec=weights.voxel_spec,
+            policy=ReadPolicy.from_dict(weights.read_policy),
+        )
         records = records if records is not None else read_cath_records(cath_data)
         key = json.dumps([weights.voxel_spec.to_dict(), weights.read_policy], sort_keys=True)
         if key not in loaded_sets:
             loaded_sets[key] = load_cath_data(cath_data, (split,), records)
-        evaluations[name] = evaluate_model(weights.model, list(weights.labels), weights.voxel_spec,
-                                           loaded_sets[key], target, batch_size, seed, orientations, frame)
+        evaluations[name] = evaluate_model(
+            weights.model,
+            list(weights.labels),
+            weights.voxel_spec,
+            loaded_sets[key],
+            target,
+            batch_size,
+            seed,
+            orientations,
+            frame,
+        )
     first = next(iter(evaluations.values()))
     evaluations[MAJORITY] = majority_baseline(first, records.split("train"))
     out_dir = out_dir or Path(f"eval-cath-{split}")

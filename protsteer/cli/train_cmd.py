@@ -13,6 +13,7 @@ import click
 
 from protsteer.cli.cath_cmds import train_cath
 from protsteer.cli.training_options import (
+    channels_option,
     echo_train_result,
     log_progress,
     parse_network_options,
@@ -20,6 +21,10 @@ from protsteer.cli.training_options import (
     training_options,
 )
 from protsteer.errors import ProtsteerError
+
+#: the default channels of ``train propensity``: those of ``protsteer.voxel.RESIDUE_SPEC``, which --help does
+#: not import (a test keeps them equal)
+PROPENSITY_CHANNELS = ("C", "N", "O", "S", "other")
 
 
 @click.group("train")
@@ -85,6 +90,7 @@ def train() -> None:
     show_default=True,
     help="Keep atoms within this many Angstrom of the virtual C-beta (0: the whole 21 A box).",
 )
+@channels_option(PROPENSITY_CHANNELS)
 @training_options(batch_size=32, epochs=20, checkpoint_every=1000, log_every=50)
 def propensity(
     data_dir: Path,
@@ -98,6 +104,7 @@ def propensity(
     val_samples: int,
     family_weighting: str,
     crop_radius: float,
+    channels: tuple[str, ...],
     **options,
 ) -> None:
     """Train the amino-acid propensity network on --data's train split, select on val.
@@ -107,6 +114,8 @@ def propensity(
       protsteer train propensity --data ../shared/data --out runs/prop --threads 2 --time-budget 60
       protsteer train propensity --data ../shared/data --out runs/prop --resume     # continue
       protsteer train propensity --data ../shared/data --out runs/cnn --arch plain
+      protsteer train propensity --data ../shared/data --out runs/bb \\
+        --channels C:backbone,N:backbone,O:backbone,C:sidechain,N:sidechain,O:sidechain,S,other,all:hetero
       protsteer train propensity --data ../shared/data --out runs/ft --init-weights old-run/best.pt
       torchrun --nproc-per-node 4 cli.py train propensity --data D --out R --device cuda --amp bf16
     """
@@ -119,7 +128,9 @@ def propensity(
     data = PropensityData(
         data_dir=data_dir,
         cache_dir=cache_dir or default_cache_dir(),
-        spec=dataclasses.replace(RESIDUE_SPEC, crop_radius=crop_radius if crop_radius > 0 else None),
+        spec=dataclasses.replace(
+            RESIDUE_SPEC, crop_radius=crop_radius if crop_radius > 0 else None, channels=channels
+        ),
         family_weighting=family_weighting,
         samples_per_epoch=samples_per_epoch,
         val_samples=val_samples,

@@ -129,6 +129,26 @@ def evaluation_options(*, batch_size: int | None, batch_help: str | None = None)
     )
 
 
+def channels_option(default: tuple[str, ...]) -> Decorator:
+    """``--channels``: comma-separated voxel channel names (:mod:`protsteer.voxel.spec`) -> a tuple."""
+
+    def parse(ctx: click.Context, param: click.Parameter, text: str) -> tuple[str, ...]:
+        channels = tuple(name.strip() for name in text.split(",") if name.strip())
+        if not channels:
+            raise click.BadParameter("needs at least one channel name")
+        return channels
+
+    return click.option(
+        "--channels",
+        default=",".join(default),
+        show_default=True,
+        callback=parse,
+        help="Comma-separated voxel channels (protsteer.voxel names: CA, C, N, O, S, other, all, optionally "
+        "qualified :backbone, :sidechain, :hetero, or, for CATH domain grids, by secondary structure from CA "
+        "geometry: :helix, :strand, :coil).",
+    )
+
+
 def parse_network_options(text: str) -> dict[str, Any]:
     """``--network-options`` JSON -> dict of network overrides; ProtsteerError unless a JSON object."""
     try:

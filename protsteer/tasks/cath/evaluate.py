@@ -38,18 +38,33 @@ logger = logging.getLogger(__name__)
 
 MAJORITY = "majority_class"
 SUMMARY_COLUMNS = [
-    Column("model"), Column("n_domains", "int"), Column("n_rows", "int"), Column("accuracy", "float"),
-    Column("accuracy_ci_low", "float"), Column("accuracy_ci_high", "float"),
-    Column("balanced_accuracy", "float"), Column("balanced_accuracy_ci_low", "float"),
-    Column("balanced_accuracy_ci_high", "float"), Column("class_accuracy", "float"),
+    Column("model"),
+    Column("n_domains", "int"),
+    Column("n_rows", "int"),
+    Column("accuracy", "float"),
+    Column("accuracy_ci_low", "float"),
+    Column("accuracy_ci_high", "float"),
+    Column("balanced_accuracy", "float"),
+    Column("balanced_accuracy_ci_low", "float"),
+    Column("balanced_accuracy_ci_high", "float"),
+    Column("class_accuracy", "float"),
 ]
 PER_ARCHITECTURE_COLUMNS = [
-    Column("model"), Column("architecture"), Column("name"), Column("support", "int"),
-    Column("predicted", "int"), Column("recall", "float"), Column("precision", "float"),
+    Column("model"),
+    Column("architecture"),
+    Column("name"),
+    Column("support", "int"),
+    Column("predicted", "int"),
+    Column("recall", "float"),
+    Column("precision", "float"),
 ]
 PER_DOMAIN_COLUMNS = [
-    Column("model"), Column("domain"), Column("true_architecture"), Column("pred_architecture"),
-    Column("p_pred", "float"), Column("correct", "int"),
+    Column("model"),
+    Column("domain"),
+    Column("true_architecture"),
+    Column("pred_architecture"),
+    Column("p_pred", "float"),
+    Column("correct", "int"),
 ]
 
 

@@ -38,9 +38,17 @@ DOMAIN_FILE_COLUMNS = ("structure_id", "chain", "domain_id", "segments")
 #: The label set of the shipped ``cath-v1`` and ``cath-v2`` weights (``models/cath-v2.md``).
 SHIPPED_LABELS = ("1.10", "1.20", "1.25", "2.10", "2.40", "2.60", "3.10", "3.30", "3.40", "3.90")
 BASE_COLUMNS = [
-    Column("structure_id"), Column("model", "int"), Column("chain"), Column("domain_id"),
-    Column("domain_source"), Column("segments"), Column("n_residues", "int"), Column("pred_architecture"),
-    Column("pred_architecture_name"), Column("p_pred", "float"), Column("p_second", "float"),
+    Column("structure_id"),
+    Column("model", "int"),
+    Column("chain"),
+    Column("domain_id"),
+    Column("domain_source"),
+    Column("segments"),
+    Column("n_residues", "int"),
+    Column("pred_architecture"),
+    Column("pred_architecture_name"),
+    Column("p_pred", "float"),
+    Column("p_second", "float"),
     Column("architecture_second"),
 ]
 
@@ -116,19 +124,33 @@ def _domains_of(
             for chain in chains:
                 mask = in_model & (residues.chain == chain)
                 label = chain or "_"
-                out.append((
-                    {"model": int(model), "chain": chain, "domain_id": label, "domain_source": "whole_chain",
-                     "segments": _chain_segment(structure, np.flatnonzero(mask), label)},
-                    mask,
-                ))
+                out.append(
+                    (
+                        {
+                            "model": int(model),
+                            "chain": chain,
+                            "domain_id": label,
+                            "domain_source": "whole_chain",
+                            "segments": _chain_segment(structure, np.flatnonzero(mask), label),
+                        },
+                        mask,
+                    )
+                )
             continue
         for domain in user:
             mask = domain_mask(structure, domain.segments, model=int(model))
-            out.append((
-                {"model": int(model), "chain": domain.chain, "domain_id": domain.domain_id,
-                 "domain_source": "user", "segments": domain.segments},
-                mask,
-            ))
+            out.append(
+                (
+                    {
+                        "model": int(model),
+                        "chain": domain.chain,
+                        "domain_id": domain.domain_id,
+                        "domain_source": "user",
+                        "segments": domain.segments,
+                    },
+                    mask,
+                )
+            )
     return out
 
 
@@ -169,24 +191,42 @@ def predict_domains(
     rows: list[dict[str, Any]] = []
     for start in range(0, len(targets), batch_size):
         chunk = targets[start : start + batch_size]
-        envs = concatenate_environments([domain_environment(structure, spec, residues=m, frame=frame)
-                                         for _, m in chunk])
+        envs = concatenate_environments(
+            [domain_environment(structure, spec, residues=m, frame=frame) for _, m in chunk]
+        )
         with torch.no_grad():
-            probabilities = torch.stack([
-                torch.softmax(model(envs.voxelize(rotations=rotation.expand(envs.n_env, 3, 3), device=device))
-                              .double(), dim=1)
-                for rotation in orientation_set(orientations)
-            ]).mean(dim=0).cpu().numpy()
+            probabilities = (
+                torch.stack(
+                    [
+                        torch.softmax(
+                            model(
+                                envs.voxelize(rotations=rotation.expand(envs.n_env, 3, 3), device=device)
+                            ).double(),
+                            dim=1,
+                        )
+                        for rotation in orientation_set(orientations)
+                    ]
+                )
+                .mean(dim=0)
+                .cpu()
+                .numpy()
+            )
         for (fields, mask), p in zip(chunk, probabilities, strict=True):
             order = np.argsort(-p, kind="stable")
             best, second = order[0], order[1] if len(order) > 1 else order[0]
-            rows.append({
-                "structure_id": structure.structure_id, **fields, "n_residues": int(mask.sum()),
-                "pred_architecture": labels[best], "pred_architecture_name": architecture_name(labels[best]),
-                "p_pred": float(p[best]), "p_second": float(p[second]),
-                "architecture_second": labels[second],
-                **{f"p_arch_{label}": float(v) for label, v in zip(labels, p, strict=True)},
-            })
+            rows.append(
+                {
+                    "structure_id": structure.structure_id,
+                    **fields,
+                    "n_residues": int(mask.sum()),
+                    "pred_architecture": labels[best],
+                    "pred_architecture_name": architecture_name(labels[best]),
+                    "p_pred": float(p[best]),
+                    "p_second": float(p[second]),
+                    "architecture_second": labels[second],
+                    **{f"p_arch_{label}": float(v) for label, v in zip(labels, p, strict=True)},
+                }
+            )
     return rows
 
 
@@ -198,8 +238,15 @@ class CathPredictor:
         settings: JSON-serialisable options (weights name and sha256, domains file) for resume fingerprints.
     """
 
-    def __init__(self, weights: Any, device: torch.device, domains: dict[str, list[UserDomain]] | None,
-                 domains_path: Path | None, orientations: int = 1, frame: str = "local") -> None:
+    def __init__(
+        self,
+        weights: Any,
+        device: torch.device,
+        domains: dict[str, list[UserDomain]] | None,
+        domains_path: Path | None,
+        orientations: int = 1,
+        frame: str = "local",
+    ) -> None:
         if weights.task != "cath":
             raise ProtsteerError(f"weights are for task {weights.task!r}, not cath", weights.path)
         self.weights = weights
@@ -209,8 +256,11 @@ class CathPredictor:
         self.frame = frame
         self.columns = table_columns(weights.labels)
         self.settings = {
-            "weights": weights.name, "sha256": weights.sha256, "labels": list(weights.labels),
-            "domains": None if domains_path is None else str(domains_path), "orientations": orientations,
+            "weights": weights.name,
+            "sha256": weights.sha256,
+            "labels": list(weights.labels),
+            "domains": None if domains_path is None else str(domains_path),
+            "orientations": orientations,
             "frame": frame,
         }
 
@@ -222,15 +272,24 @@ class CathPredictor:
                 return []
         try:
             return predict_domains(
-                structure, self.weights.model, list(self.weights.labels), self.weights.voxel_spec, user,
-                self.device, orientations=self.orientations, frame=self.frame,
+                structure,
+                self.weights.model,
+                list(self.weights.labels),
+                self.weights.voxel_spec,
+                user,
+                self.device,
+                orientations=self.orientations,
+                frame=self.frame,
             )
         except ProtsteerError as err:
             raise ProtsteerError(f"cath: {err.message}", file) from err
 
 
 def load_predictor(
-    weights: str | None, device: torch.device, domains: Path | None, orientations: int = 1,
+    weights: str | None,
+    device: torch.device,
+    domains: Path | None,
+    orientations: int = 1,
     frame: str = "local",
 ) -> CathPredictor:
     """Load CATH weights (default ``DEFAULT_WEIGHTS["cath"]`` of :mod:`protsteer.models`) and an optional

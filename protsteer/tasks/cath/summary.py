@@ -45,12 +45,16 @@ class CathEvaluation:
         low = high = bal_low = bal_high = float("nan")
         if n_bootstrap > 0:
             low, high = metrics.bootstrap_ci(
-                lambda idx: metrics.accuracy(targets[idx], predictions[idx]), len(targets), n_bootstrap,
+                lambda idx: metrics.accuracy(targets[idx], predictions[idx]),
+                len(targets),
+                n_bootstrap,
                 seed=seed,
             )
             bal_low, bal_high = metrics.bootstrap_ci(
                 lambda idx: metrics.balanced_accuracy(targets[idx], predictions[idx], k),
-                len(targets), n_bootstrap, seed=seed,
+                len(targets),
+                n_bootstrap,
+                seed=seed,
             )
         return {
             "n_domains": len(targets),

@@ -101,10 +101,12 @@ class CathData:
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable provenance."""
         return {
-            "source": self.source, "data": str(self.data),
+            "source": self.source,
+            "data": str(self.data),
             "domain_list": None if self.domain_list is None else str(self.domain_list),
             "boundaries": None if self.boundaries is None else str(self.boundaries),
-            "min_train_domains": self.min_train_domains, "split_seed": self.split_seed,
+            "min_train_domains": self.min_train_domains,
+            "split_seed": self.split_seed,
         }
 
 
@@ -157,9 +159,12 @@ def balanced_weights(domains: DomainSet, labels: list[str]) -> np.ndarray:
     for r in domains.records:
         keys_per_label.setdefault(r.architecture, set()).add(r.dedup_key)
     n_present = sum(label in keys_per_label for label in labels)
-    return np.array([
-        1.0 / (n_present * len(keys_per_label[r.architecture]) * copies[r.dedup_key]) for r in domains.records
-    ])
+    return np.array(
+        [
+            1.0 / (n_present * len(keys_per_label[r.architecture]) * copies[r.dedup_key])
+            for r in domains.records
+        ]
+    )
 
 
 def cap_copies(domains: DomainSet, max_copies: int) -> DomainSet:
@@ -227,8 +232,13 @@ def domain_grids(
         rotations = orientation.expand(n, 3, 3) if rotations is None else orientation @ rotations
     rotations = None if rotations is None else rotations.to(device)
     return voxelize(
-        batch["coords"].to(device), batch["channel"].to(device), batch["env_index"].to(device), n, spec,
-        rotations=rotations, device=device,
+        batch["coords"].to(device),
+        batch["channel"].to(device),
+        batch["env_index"].to(device),
+        n,
+        spec,
+        rotations=rotations,
+        device=device,
     )
 
 
@@ -270,8 +280,11 @@ class CathTask:
         self.network = {**network, "in_channels": data.spec.n_channels, "n_outputs": len(self.labels)}
         self._samples_per_epoch = samples_per_epoch or len({r.dedup_key for r in self.train.records})
         logger.info(
-            "cath: %d labels, %d train rows (%d domains), %d val rows (%d domains)", len(self.labels),
-            len(self.train), len({r.dedup_key for r in self.train.records}), len(self.val),
+            "cath: %d labels, %d train rows (%d domains), %d val rows (%d domains)",
+            len(self.labels),
+            len(self.train),
+            len({r.dedup_key for r in self.train.records}),
+            len(self.val),
             len({r.dedup_key for r in self.val.records}),
         )
 
