@@ -106,6 +106,21 @@ def test_train_resume_export_evaluate(mini_data, tmp_path):
     assert summary3["orientations"] == 3 and 0 <= summary3["rotation"]["top1_agreement"] <= 1
     assert summary3["per_residue"]["log_loss"] != summary["per_residue"]["log_loss"]
 
+    compared = tmp_path / "eval-compare"
+    paths = ["--weights", str(weights_path), "--weights", str(last_path), "--data", str(mini_data)]
+    paths += ["--out", str(compared), "--cache-dir", str(cache)]
+    result = runner.invoke(cli, ["evaluate", "propensity", *paths, *options, "--no-rotations"])
+    assert result.exit_code == 0, result.output
+    lines = (compared / "comparison.tsv").read_text().splitlines()
+    header, first, second = (line.split("\t") for line in lines)
+    row = dict(zip(header, second, strict=True))
+    assert dict(zip(header, first, strict=True))["d_top1"] == ""  # the reference row
+    assert row["model"] == "last" and row["vs"] == "w" and int(row["residues"]) == 40
+    assert float(row["d_top1_ci_low"]) <= float(row["d_top1"]) <= float(row["d_top1_ci_high"])
+    for name in ("w", "last"):
+        assert json.loads((compared / name / "summary.json").read_text())["evaluated_residues"] == 40
+    assert "last - w: top1" in result.output
+
 
 def test_train_refuses_bad_data_dir_with_one_line(tmp_path):
     args = [

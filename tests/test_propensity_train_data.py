@@ -16,7 +16,12 @@ from protsteer.tasks.propensity.data import (
     split_samples,
     spread_subset,
 )
-from protsteer.tasks.propensity.metrics import confusion_matrix, family_macro, summary_metrics
+from protsteer.tasks.propensity.metrics import (
+    confusion_matrix,
+    family_bootstrap_difference,
+    family_macro,
+    summary_metrics,
+)
 from protsteer.tasks.propensity.splits import SplitChain, read_split
 from protsteer.voxel import VoxelSpec, residue_environments
 
@@ -154,3 +159,23 @@ def test_cache_key_changes_with_the_policy_and_the_reader_version(tmp_path, monk
     assert cache_root(tmp_path, ReadPolicy(keep_waters=True)) != default
     monkeypatch.setattr(cache, "READER_VERSION", cache.READER_VERSION + 1)
     assert cache_root(tmp_path, ReadPolicy()) != default  # a changed reader never reuses a stale cache
+
+
+def test_family_bootstrap_difference_is_paired_and_resamples_whole_families():
+    rng = np.random.default_rng(0)
+    family = np.repeat(np.arange(30), 20)
+    base = (rng.random(600) < 0.4).astype(float)
+    same = family_bootstrap_difference(base, base, family, n_resamples=200)
+    assert same["difference"] == same["ci_low"] == same["ci_high"] == 0.0
+
+    better = base.copy()
+    better[rng.choice(np.flatnonzero(base == 0), 60, replace=False)] = 1.0  # +0.1 top-1, spread over families
+    shifted = family_bootstrap_difference(better, base, family, n_resamples=500)
+    assert shifted["difference"] == pytest.approx(0.1) and shifted["a"] - shifted["b"] == pytest.approx(0.1)
+    assert 0 < shifted["ci_low"] < 0.1 < shifted["ci_high"] and shifted["p_not_positive"] == 0.0
+
+    # the whole gain in three families: resampling families (not residues) must see that it is fragile
+    concentrated = base.copy()
+    concentrated[family < 3] = 1.0
+    gain = family_bootstrap_difference(concentrated, base, family, n_resamples=500)
+    assert gain["ci_low"] < 0.5 * gain["difference"] < gain["ci_high"]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from protsteer.cli.batch_options import frame_option, propensity_weights_option
+from protsteer.cli.batch_options import frame_option
 from protsteer.cli.cath_cmds import evaluate_cath
 from protsteer.cli.training_options import evaluation_options, log_progress
+from protsteer.models import DEFAULT_WEIGHTS
 
 
 @click.group("evaluate")
@@ -17,7 +18,16 @@ def evaluate() -> None:
 
 
 @evaluate.command("propensity")
-@propensity_weights_option
+@click.option(
+    "--weights",
+    "weights_list",
+    multiple=True,
+    default=(DEFAULT_WEIGHTS["propensity"],),
+    show_default=True,
+    metavar="NAME|PATH",
+    help="Shipped weights name (see models/) or a .pt file (sha256-verified); repeat to compare models on "
+    "the same residues (tables per model in OUT/<name>/, the comparison in OUT/comparison.tsv).",
+)
 @click.option(
     "--data",
     "data_dir",
@@ -31,7 +41,7 @@ def evaluate() -> None:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory for the tables (default: eval-<weights>-<split>).",
+    help="Directory for the tables (default: eval-<weights>-<split>, or eval-compare-<split>).",
 )
 @click.option(
     "--max-residues",
@@ -59,7 +69,7 @@ def evaluate() -> None:
     batch_size=None, batch_help="Residues per network call (default: 16 on CPU, 512 on CUDA)."
 )
 def propensity(
-    weights: str,
+    weights_list: tuple[str, ...],
     data_dir: Path,
     split: str,
     out_dir: Path | None,
@@ -75,19 +85,30 @@ def propensity(
 ) -> None:
     """Top-1/top-3/log-loss per residue and averaged per family, per-amino-acid accuracy, the 20x20
     confusion, and top-1 agreement under random rotations, written as TSV tables plus summary.json.
+    With several --weights, every model is scored on the same residues and comparison.tsv gives each
+    model's difference from the first in top-1 and log-loss, with a 95 % interval from a bootstrap over
+    families (paired: the residues' shared difficulty cancels).
 
     \b
     Examples:
       protsteer evaluate propensity --data ../shared/data --split test --out eval/test
       protsteer evaluate propensity --weights runs/prop/best-weights.pt --data ../shared/data --split val
       protsteer evaluate propensity --data ../shared/data --split val --orientations 4
+      protsteer evaluate propensity --weights runs/a/best-weights.pt --weights runs/b/best-weights.pt \
+        --data ../shared/data --split val --out eval/a-vs-b
     """
     import torch
 
     from protsteer.cli.train_cmd import default_cache_dir
     from protsteer.io.provenance import base_record, write_run_json
+    from protsteer.io.tables import write_table
     from protsteer.io.weights import load_weights
-    from protsteer.tasks.propensity.evaluate import evaluate_propensity, write_evaluation
+    from protsteer.tasks.propensity.evaluate import (
+        COMPARISON_COLUMNS,
+        compare_evaluations,
+        evaluate_propensity,
+        write_evaluation,
+    )
     from protsteer.tasks.propensity.runner import DEFAULT_BATCH_SIZE
     from protsteer.tasks.training import resolve_device
 
@@ -96,39 +117,71 @@ def propensity(
         torch.set_num_threads(threads)
     resolved = resolve_device(device)
     batch_size = batch_size or DEFAULT_BATCH_SIZE[resolved.type]
-    loaded = load_weights(weights, resolved)
-    out_dir = out_dir or Path(f"eval-{loaded.name}-{split}")
-    record = base_record(
-        "evaluate propensity",
-        {
-            "weights": weights,
-            "data": str(data_dir),
-            "split": split,
-            "max_residues": max_residues,
-            "rotations": not no_rotations,
-            "orientations": orientations,
-            "frame": frame,
-            "device": str(resolved),
-            "batch_size": batch_size,
-            "seed": seed,
-        },
-    )
-    evaluation = evaluate_propensity(
-        loaded,
-        data_dir,
-        split,
-        cache_dir or default_cache_dir(),
-        max_residues=max_residues or None,
-        rotations=not no_rotations,
-        batch_size=batch_size,
-        device=resolved,
-        seed=seed,
-        orientations=orientations,
-        frame=frame,
-    )
-    write_evaluation(evaluation, out_dir)
-    write_run_json(out_dir, {**record, "weights_sha256": loaded.sha256, "summary": evaluation.summary})
-    summary = evaluation.summary
+    loaded = {}
+    for weights in weights_list:
+        weights_file = load_weights(weights, resolved)
+        name = weights_file.name
+        while name in loaded:
+            name += "'"
+        loaded[name] = (weights, weights_file)
+    single = len(loaded) == 1
+    out_dir = out_dir or Path(f"eval-{next(iter(loaded)) if single else 'compare'}-{split}")
+    arguments = {
+        "weights": list(weights_list),
+        "data": str(data_dir),
+        "split": split,
+        "max_residues": max_residues,
+        "rotations": not no_rotations,
+        "orientations": orientations,
+        "frame": frame,
+        "device": str(resolved),
+        "batch_size": batch_size,
+        "seed": seed,
+    }
+    evaluations = {}
+    for name, (weights, weights_file) in loaded.items():
+        model_dir = out_dir if single else out_dir / name
+        evaluation = evaluate_propensity(
+            weights_file,
+            data_dir,
+            split,
+            cache_dir or default_cache_dir(),
+            max_residues=max_residues or None,
+            rotations=not no_rotations,
+            batch_size=batch_size,
+            device=resolved,
+            seed=seed,
+            orientations=orientations,
+            frame=frame,
+        )
+        write_evaluation(evaluation, model_dir)
+        record = {
+            **base_record("evaluate propensity", {**arguments, "weights": weights}),
+            "weights_sha256": weights_file.sha256,
+            "summary": evaluation.summary,
+        }
+        write_run_json(model_dir, record)
+        evaluations[name] = evaluation
+        click.echo(f"{name}: {_summary_line(split, evaluation.summary)}")
+    if single:
+        click.echo(f"tables in {out_dir}")
+        return
+    rows = compare_evaluations(evaluations, seed=seed)
+    write_table(out_dir / "comparison.tsv", COMPARISON_COLUMNS, rows)
+    write_run_json(out_dir, {**base_record("evaluate propensity", arguments), "comparison": rows})
+    for row in rows[1:]:
+        if row["d_top1"] is None:
+            click.echo(f"{row['model']} - {row['vs']}: other residues (another read policy?), not paired")
+            continue
+        click.echo(
+            f"{row['model']} - {row['vs']}: top1 {row['d_top1']:+.4f} "
+            f"[{row['d_top1_ci_low']:+.4f}, {row['d_top1_ci_high']:+.4f}], log-loss {row['d_log_loss']:+.4f} "
+            f"[{row['d_log_loss_ci_low']:+.4f}, {row['d_log_loss_ci_high']:+.4f}] (95 % family bootstrap)"
+        )
+    click.echo(f"tables in {out_dir} (comparison.tsv, one folder per model)")
+
+
+def _summary_line(split: str, summary: dict) -> str:
     line = (
         f"{split}: {summary['evaluated_residues']} residues in {summary['families']} families: "
         f"top1 {summary['per_residue']['top1']:.4f} (family macro {summary['family_macro']['top1']:.4f}), "
@@ -136,7 +189,7 @@ def propensity(
     )
     if "rotation" in summary:
         line += f", network top1 agreement under random rotations {summary['rotation']['top1_agreement']:.4f}"
-    click.echo(f"{line}; tables in {out_dir}")
+    return line
 
 
 evaluate.add_command(evaluate_cath)

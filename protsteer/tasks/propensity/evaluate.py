@@ -27,6 +27,7 @@ from protsteer.structure.residues import AMINO_ACIDS
 from protsteer.tasks.propensity.data import EnvironmentDataset, collate_environments, spread_subset
 from protsteer.tasks.propensity.metrics import (
     confusion_matrix,
+    family_bootstrap_difference,
     family_macro,
     per_class_rows,
     per_residue_correct,
@@ -46,12 +47,19 @@ class Evaluation:
         per_family: one row per family (family, n, top1, top3, log_loss).
         per_aa: one row per amino acid (aa, n, correct, accuracy, predicted, precision).
         confusion: [20, 20] int64 counts, rows = native, columns = predicted.
+        per_residue: [N] arrays ``top1`` / ``top3`` (bool) and ``nll`` (nats) of the evaluated residues.
+        family: [N] family index of each evaluated residue.
+        residue_ids: [N] ``file#row`` of each evaluated residue (two evaluations can be paired only when these
+            are equal).
     """
 
     summary: dict
     per_family: list[dict]
     per_aa: list[dict]
     confusion: np.ndarray
+    per_residue: dict[str, np.ndarray]
+    family: np.ndarray
+    residue_ids: np.ndarray
 
 
 def evaluate_propensity(
@@ -155,7 +163,71 @@ def evaluate_propensity(
             ),
         }
     confusion = confusion_matrix(predicted, targets.numpy())
-    return Evaluation(summary, _family_rows(per_residue, samples), per_class_rows(confusion), confusion)
+    files = np.asarray(store.files, dtype=object)
+    residue_ids = files[samples.file_index] + "#" + samples.residue.astype(str).astype(object)
+    return Evaluation(
+        summary,
+        _family_rows(per_residue, samples),
+        per_class_rows(confusion),
+        confusion,
+        per_residue,
+        samples.family,
+        residue_ids,
+    )
+
+
+def compare_evaluations(evaluations: dict[str, Evaluation], seed: int = 0) -> list[dict]:
+    """One row per model (in order): its per-residue and family-macro metrics, and its difference from the
+    first model in top-1 and log-loss with a family-bootstrap 95 % interval (paired: the same residues; empty
+    when a model was evaluated on other residues, e.g. under another read policy)."""
+    reference_name, reference = next(iter(evaluations.items()))
+    rows = []
+    for name, evaluation in evaluations.items():
+        summary = evaluation.summary
+        row: dict = {
+            "model": name,
+            "sha256": summary["sha256"],
+            "residues": summary["evaluated_residues"],
+            "families": summary["families"],
+            "top1": summary["per_residue"]["top1"],
+            "top1_family_macro": summary["family_macro"]["top1"],
+            "top3": summary["per_residue"]["top3"],
+            "log_loss": summary["per_residue"]["log_loss"],
+            "rotation_top1_agreement": summary.get("rotation", {}).get("top1_agreement"),
+            "vs": reference_name,
+        }
+        paired = name != reference_name and np.array_equal(evaluation.residue_ids, reference.residue_ids)
+        for metric, key in (("top1", "top1"), ("log_loss", "nll")):
+            if paired:
+                difference = family_bootstrap_difference(
+                    evaluation.per_residue[key], reference.per_residue[key], evaluation.family, seed=seed
+                )
+                row[f"d_{metric}"] = difference["difference"]
+                row[f"d_{metric}_ci_low"] = difference["ci_low"]
+                row[f"d_{metric}_ci_high"] = difference["ci_high"]
+            else:
+                row[f"d_{metric}"] = row[f"d_{metric}_ci_low"] = row[f"d_{metric}_ci_high"] = None
+        rows.append(row)
+    return rows
+
+
+COMPARISON_COLUMNS = [
+    Column("model"),
+    Column("sha256"),
+    Column("residues", "int"),
+    Column("families", "int"),
+    Column("top1", "float"),
+    Column("top1_family_macro", "float"),
+    Column("top3", "float"),
+    Column("log_loss", "float"),
+    Column("rotation_top1_agreement", "float"),
+    Column("vs"),
+    *(
+        Column(f"d_{metric}{suffix}", "float")
+        for metric in ("top1", "log_loss")
+        for suffix in ("", "_ci_low", "_ci_high")
+    ),
+]
 
 
 def _family_rows(per_residue: dict[str, np.ndarray], samples) -> list[dict]:
