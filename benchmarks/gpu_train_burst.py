@@ -16,7 +16,9 @@
 A run's JSON may also hold ``"init_weights"`` (a weights file or training checkpoint, ``train
 --init-weights``: the run starts from those weights with a fresh schedule, e.g. ``propensity-v3`` continued
 with ``"init_weights": "models/propensity-v3.pt"`` and its network options) and its own ``"lr"`` (a
-continued run wants a lower peak than a fresh one, e.g. 1e-3).
+continued run wants a lower peak than a fresh one, e.g. 1e-3), ``"arch": "plain"`` (a plain 3D CNN baseline,
+``protsteer.networks.PlainCNN3d`` options; ``--common`` applies to steerable runs only) and ``"channels"``
+(voxel channels, a list or ``train --channels`` string, e.g. ``"C:backbone,N:backbone,..."``).
 
 Prepare the data with ``benchmarks/carry_training_data.py`` (the checkout travels, ``../shared`` does not).
 """
@@ -35,14 +37,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def probe(args: argparse.Namespace, runs: dict[str, dict]) -> dict[str, float]:
-    """GPU samples/s of each run's network alone (train_speed on CUDA)."""
+def probe(args: argparse.Namespace, runs: dict[str, dict], archs: dict[str, str]) -> dict[str, float]:
+    """GPU samples/s of each run's network alone (``archs[name]``: steerable or plain), via train_speed."""
     out = args.out / "train_speed.json"
     command = [sys.executable, str(REPO / "benchmarks" / "train_speed.py"), "--data", str(args.data)]
     command += ["--cache", str(args.cache), "--device", args.device, "--amp", args.amp, "--json", str(out)]
     command += ["--batch-size", str(args.batch_size), "--steps", "6"]
-    for options in runs.values():
-        command += ["--arch", "steerable:small:" + json.dumps(options)]
+    for name, options in runs.items():
+        command += ["--arch", f"{archs[name]}:small:" + json.dumps(options)]
     subprocess.run(command, check=True)
     rates = {}
     for name, result in zip(runs, json.loads(out.read_text()), strict=True):
@@ -74,16 +76,20 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     common = json.loads(args.common)
-    runs, shares, inits = {}, {}, {}
+    runs, shares, inits, archs, channels = {}, {}, {}, {}, {}
     for run in args.run:
         label, _, options = run.partition("=")
         name, _, share = label.partition("@")
-        runs[name] = {**common, **json.loads(options)}
+        options = json.loads(options)
+        archs[name] = options.pop("arch", "steerable")
+        runs[name] = {**(common if archs[name] == "steerable" else {}), **options}
         shares[name] = float(share or 1.0)
         inits[name] = (runs[name].pop("init_weights", None), runs[name].pop("lr", args.lr))
+        chosen = runs[name].pop("channels", None)
+        channels[name] = ",".join(chosen) if isinstance(chosen, list) else chosen
     total_share = sum(shares.values())
     started = time.monotonic()
-    rates = probe(args, runs)
+    rates = probe(args, runs, archs)
     window = args.minutes * 60 - (time.monotonic() - started)
     processes = {}
     for name, options in runs.items():
@@ -99,6 +105,7 @@ def main() -> None:
         command += ["--workers", str(max(1, args.workers // len(runs))), "--log-every", "50"]
         command += ["--val-samples", str(args.val_samples)]
         command += ["--network-options", json.dumps(options), "--time-budget", f"{window / 60 - 0.2:.2f}"]
+        command += ["--arch", archs[name]] + (["--channels", channels[name]] if channels[name] else [])
         if init_weights:
             command += ["--init-weights", init_weights]
         (args.work / name).mkdir(parents=True, exist_ok=True)
