@@ -225,3 +225,23 @@ def test_train_propensity_default_channels_are_the_residue_spec():
     from protsteer.voxel import RESIDUE_SPEC
 
     assert PROPENSITY_CHANNELS == RESIDUE_SPEC.channels
+
+
+def test_weight_average_is_what_export_writes(mini_data, tmp_path):
+    runner = CliRunner()
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    result = runner.invoke(cli, _train_args(mini_data, run, cache, "--max-steps", "4", "--ema-decay", "0.5"))
+    assert result.exit_code == 0, result.output
+    assert "raw_top1" in (run / "metrics.tsv").read_text().splitlines()[0].split("\t")
+    checkpoint = torch.load(sorted((run / "checkpoints").glob("step-*.pt"))[-1], weights_only=False)
+    for which, path in (("last", tmp_path / "last.pt"), ("best", tmp_path / "best.pt")):
+        result = runner.invoke(cli, ["train", "export", str(run), "-o", str(path), "--checkpoint", which])
+        assert result.exit_code == 0, result.output
+    exported = load_weights(tmp_path / "last.pt")
+    state = exported.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in checkpoint["ema"]["model"].items())
+    assert not all(torch.equal(state[k], v) for k, v in checkpoint["model"].items())
+    assert exported.metadata["weight_average"] == {"decay": 0.5, "updates": 4}
+    best = torch.load(run / "best.pt", weights_only=False)
+    best_state = load_weights(tmp_path / "best.pt").model.state_dict()
+    assert all(torch.equal(best_state[k], v) for k, v in best["model"].items())

@@ -238,3 +238,45 @@ def test_network_check_names_the_differing_option_and_accepts_configs_saved_befo
     _check_same_network(saved_before_pool_window, requested, "checkpoint", "run")
     with pytest.raises(ProtsteerError, match=r"checkpoint network differs.*head_hidden=7"):
         _check_same_network({**requested, "head_hidden": 7}, requested, "checkpoint", "run")
+
+
+def test_weight_average_follows_the_model_and_copies_integer_buffers():
+    from protsteer.tasks.ema import WeightAverage
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    average = WeightAverage(model, decay=0.5)
+    assert average.current_decay() == pytest.approx(0.1)  # (1 + 0) / (10 + 0): early steps follow the model
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    model(torch.randn(8, 3))  # train mode: running statistics and the batch counter change
+    average.update(model)
+    averaged = average.model.state_dict()
+    expected = 0.1 * start["0.weight"] + 0.9 * model.state_dict()["0.weight"]
+    assert torch.allclose(averaged["0.weight"], expected)
+    assert torch.allclose(averaged["1.running_mean"], 0.9 * model.state_dict()["1.running_mean"])
+    assert averaged["1.num_batches_tracked"] == 1
+    assert not any(p.requires_grad for p in average.model.parameters())
+    for _ in range(200):
+        average.update(model)
+    assert average.current_decay() == 0.5
+    assert torch.allclose(average.model.state_dict()["0.weight"], model.state_dict()["0.weight"])
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(model, decay=1.0)
+
+
+def test_weight_average_run_resumes_exactly_and_validates_both_weights(tmp_path):
+    full = train(ToyTask(), _config(tmp_path / "full", ema_decay=0.9))
+    train(ToyTask(sigterm_at_call=7), _config(tmp_path / "split", ema_decay=0.9))
+    train(ToyTask(), _config(tmp_path / "split", ema_decay=0.9, resume=True))
+    rows = _rows_without_time(tmp_path / "full")
+    assert rows == _rows_without_time(tmp_path / "split")
+    assert all("raw_accuracy" in row and "accuracy" in row for row in rows)
+    assert any(row["raw_log_loss"] != row["log_loss"] for row in rows)  # the average is another model
+
+    last = torch.load(checkpoint_paths(tmp_path / "full")[-1], weights_only=False)
+    resumed = torch.load(checkpoint_paths(tmp_path / "split")[-1], weights_only=False)
+    assert last["ema"]["updates"] == 12 == resumed["ema"]["updates"]
+    assert all(torch.equal(last["ema"]["model"][k], resumed["ema"]["model"][k]) for k in last["ema"]["model"])
+    best = torch.load(tmp_path / "full" / "best.pt", weights_only=False)
+    assert best["metrics"]["accuracy"] == full.best_metrics["accuracy"]

@@ -95,6 +95,14 @@ def training_options(*, batch_size: int, epochs: int, checkpoint_every: int, log
             help="Start from the network weights of this checkpoint or weights file (fine-tuning; "
             "optimizer and schedule start afresh; the network options must match).",
         ),
+        click.option(
+            "--ema-decay",
+            type=float,
+            default=0.0,
+            show_default=True,
+            help="Keep an exponential moving average of the weights (e.g. 0.999); validation, best.pt and "
+            "export use it, and metrics.tsv also logs the raw weights (raw_*). 0: off.",
+        ),
     )
 
 

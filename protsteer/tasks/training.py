@@ -43,11 +43,11 @@ Run directory
 ``train.json`` (configuration + ``task.describe()``), ``metrics.jsonl`` and ``metrics.tsv`` (one row per
 validation: step, epoch, samples, lr, train_loss, the task's metrics, elapsed_s, best), ``checkpoints/
 step-XXXXXXXX.pt`` (the last ``keep_checkpoints``; model + optimizer + scheduler + grad scaler + RNG states +
-step, written atomically), ``best.pt`` (the model state with the best validation metric, its metrics and
-step). A checkpoint is also written after every validation. ``--resume`` loads the newest checkpoint and
-continues exactly where it stopped: the sampler position is a function of the step, the augmentation
-generator of (seed, step, rank), the train-loss window and the global RNG state are restored, so an
-interrupted and resumed run reproduces the uninterrupted run (same batch size and world size).
+step + the weight average if ``ema_decay``, written atomically), ``best.pt`` (the model state with the best
+validation metric, its metrics and step). A checkpoint is also written after every validation. ``--resume``
+loads the newest checkpoint and continues exactly where it stopped: the sampler position is a function of the
+step, the augmentation generator of (seed, step, rank), the train-loss window and the global RNG state are
+restored, so an interrupted and resumed run reproduces the uninterrupted run (same batch size and world size).
 
 Stopping
 ========
@@ -85,6 +85,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from protsteer.errors import ProtsteerError
 from protsteer.io.atomic import atomic_open, atomic_write_text
+from protsteer.tasks.ema import WeightAverage
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,9 @@ class TrainConfig:
             (fine-tuning, e.g. after a change of input preprocessing); the optimizer, schedule and step count
             start afresh. The stored network config must equal the requested one. Ignored on ``--resume``
             once the run has its own checkpoints.
+        ema_decay: keep an exponential moving average of the weights with this decay per step
+            (:mod:`protsteer.tasks.ema`; 0: none). Validation, ``best.pt`` and export then use the average;
+            each validation row also holds the raw weights' metrics (``raw_<metric>``).
     """
 
     out_dir: Path
@@ -180,6 +184,7 @@ class TrainConfig:
     log_every: int = 50
     resume: bool = False
     init_weights: Path | None = None
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -190,6 +195,8 @@ class TrainConfig:
             raise ProtsteerError(f"unknown --amp {self.amp!r}; choose one of {', '.join(AMP_MODES)}")
         if self.batch_size < 1:
             raise ProtsteerError("--batch-size must be at least 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ProtsteerError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.max_steps is None and self.epochs is None:
             raise ProtsteerError("give --max-steps or --epochs (they fix the length of the LR schedule)")
 
@@ -494,15 +501,19 @@ def _export_member(checkpoint: Path, run_dir: Path | None) -> dict:
     if val_metrics is None and run_dir is not None:
         rows = [row for row in MetricsLog(run_dir).rows() if row["step"] == state["step"]]
         val_metrics = rows[-1] if rows else None
+    average = state.get("ema")
+    provenance = {"training": describe, "step": state["step"], "val_metrics": val_metrics}
+    if average:
+        provenance["weight_average"] = {"decay": average["decay"], "updates": average["updates"]}
     return {
         "source": str(checkpoint),
         "network": state["network"],
-        "state_dict": state["model"],
+        "state_dict": state["model"] if not average else average["model"],
         "task": state["task"],
         "labels": list(describe["labels"]),
         "voxel_spec": describe["voxel_spec"],
         "read_policy": describe["read_policy"],
-        "provenance": {"training": describe, "step": state["step"], "val_metrics": val_metrics},
+        "provenance": provenance,
     }
 
 
@@ -677,6 +688,12 @@ def _train(
         if is_main:
             logger.info("network initialised from %s", config.init_weights)
     sampler.start_step = step
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay and is_main else None
+    if average is not None and step:
+        if state.get("ema"):
+            average.load_state_dict(state["ema"])
+        else:
+            logger.warning("the checkpoint has no weight average: it starts from the step-%d weights", step)
 
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -738,6 +755,7 @@ def _train(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),
+            "ema": None if average is None else average.state_dict(),
             "rng": rng,
             "best_value": best_value,
             "best_step": best_step,
@@ -755,17 +773,23 @@ def _train(
     def validate(train_loss: float | None) -> None:
         nonlocal best_value, best_step, best_metrics
         if is_main:
-            generator = torch.Generator().manual_seed(derive_seed(config.seed, 0x5EED))  # same val inputs
-            logits, targets = collect_outputs(
-                model,
-                val_set,
-                task.collate,
-                lambda batch, dev: task.prepare_batch(batch, dev, generator),
-                device,
-                batch_size=val_batch_size,
-                amp=amp,
-            )
-            metrics = task.metrics(logits, targets)
+
+            def val_metrics(network: torch.nn.Module) -> dict[str, float]:
+                generator = torch.Generator().manual_seed(derive_seed(config.seed, 0x5EED))  # same inputs
+                logits, targets = collect_outputs(
+                    network,
+                    val_set,
+                    task.collate,
+                    lambda batch, dev: task.prepare_batch(batch, dev, generator),
+                    device,
+                    batch_size=val_batch_size,
+                    amp=amp,
+                )
+                return task.metrics(logits, targets)
+
+            selected = model if average is None else average.model
+            metrics = val_metrics(selected)
+            raw = {} if average is None else {f"raw_{k}": v for k, v in val_metrics(model).items()}
             value = metrics[task.selection_metric]
             better = best_value is None or (
                 value > best_value if task.selection_mode == "max" else value < best_value
@@ -778,7 +802,7 @@ def _train(
                     "network": network_config,
                     "step": step,
                     "metrics": metrics,
-                    "model": model.state_dict(),
+                    "model": selected.state_dict(),
                     "describe": task.describe(),
                 }
                 with atomic_open(run_dir / "best.pt", "wb") as handle:
@@ -790,11 +814,20 @@ def _train(
                 "lr": scheduler.get_last_lr()[0],
                 "train_loss": train_loss if train_loss is not None else float("nan"),
                 **metrics,
+                **raw,
                 "elapsed_s": round(time.monotonic() - started, 1),
                 "best": better,
             }
             log.append(row)
-            logger.info("val step %d: %s%s", step, _summary(metrics), " (best)" if better else "")
+            logger.info(
+                "val step %d: %s%s%s",
+                step,
+                "EMA " if average is not None else "",
+                _summary(metrics),
+                " (best)" if better else "",
+            )
+            if raw:
+                logger.info("val step %d: raw weights %s", step, _summary(raw))
         if world_size > 1:
             dist.barrier()
 
@@ -820,6 +853,8 @@ def _train(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if average is not None:
+                average.update(model)
             step += 1
             loss_sum += float(loss.detach())
             loss_count += 1
@@ -911,7 +946,8 @@ def _initial_state(path: Path, task: TrainingTask, network_config: dict | None) 
 
     try:
         state = load_checkpoint(path, "cpu")
-        saved_task, saved_network, model_state = state["task"], state["network"], state["model"]
+        saved_task, saved_network = state["task"], state["network"]
+        model_state = state["ema"]["model"] if state.get("ema") else state["model"]
     except ProtsteerError:
         weights = load_weights(path)
         saved_task, saved_network = weights.task, weights.network_config
