@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--amp", default="bf16", choices=["off", "bf16", "fp16"])
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) - 2, help="in total")
     parser.add_argument("--val-samples", type=int, default=3000, help="as propensity-v2's run")
+    parser.add_argument("--ema-decay", type=float, default=0.0, help="train --ema-decay of every run")
     parser.add_argument("--efficiency", type=float, default=0.75, help="expected share of the probed rate")
     parser.add_argument("--common", default='{"band_limit": "conservative", "head_hidden": 128}')
     args = parser.parse_args()
@@ -103,7 +104,7 @@ def main() -> None:
         command += ["--max-steps", str(steps), "--warmup-steps", str(max(10, steps // 12))]
         command += ["--val-every", str(max(1, steps // 4)), "--checkpoint-every", str(max(1, steps // 4))]
         command += ["--workers", str(max(1, args.workers // len(runs))), "--log-every", "50"]
-        command += ["--val-samples", str(args.val_samples)]
+        command += ["--val-samples", str(args.val_samples), "--ema-decay", str(args.ema_decay)]
         command += ["--network-options", json.dumps(options), "--time-budget", f"{window / 60 - 0.2:.2f}"]
         command += ["--arch", archs[name]] + (["--channels", channels[name]] if channels[name] else [])
         if init_weights:
