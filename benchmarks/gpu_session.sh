@@ -11,6 +11,7 @@
 # OUT set to the folder whose files come back. Results: OUT/session.log (everything printed),
 # OUT/predict_speed.json, OUT/train_speed.json, OUT/<run>.tar.gz (see gpu_train_burst.py).
 # The training runs are given as arguments after the budget, e.g. 'fine={"input_downsample": false}'.
+# BURST_ARGS (environment) adds options of gpu_train_burst.py for every run, e.g. BURST_ARGS='--ema-decay 0.999'.
 set -u
 budget=${1:?usage: gpu_session.sh BUDGET_SECONDS NAME=JSON...}
 shift
@@ -41,6 +42,6 @@ echo "== layer_speed done at $(elapsed) s"
 minutes=$(python3 -c "print(max(1.0, ($budget - $(elapsed) - 25) / 60))")
 echo "== training burst: $minutes minutes"
 python3 benchmarks/gpu_train_burst.py --data carry/data --cache /tmp/cache --out "$OUT" --work /tmp/burst \
-    --minutes "$minutes" "${@/#/--run=}"
+    --minutes "$minutes" ${BURST_ARGS:-} "${@/#/--run=}"
 for log in /tmp/burst/*/train.log; do echo "== $log"; grep -E "val step|samples/s|stopping|completed" "$log" | tail -12; done
 echo "== session done at $(elapsed) s"
