@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import platform
 import tempfile
@@ -123,7 +124,12 @@ def main() -> None:
     parser.add_argument("--preset", default="small", help="stand-in network preset when no weights exist")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 16 on CPU, 512 on CUDA")
     parser.add_argument("--workers", type=int, default=None, help="pipelined run (default: cores - 1)")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        help="comma-separated subset of fp32,bf16,fp16, run one after the other for in-run ratios "
+        "(fp16 only on CUDA)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--orientations", type=int, default=1, help="as predict --orientations")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -151,10 +157,11 @@ def main() -> None:
         wanted = args.devices.split(",")
         devices = [d for d in ("cpu", "cuda") if d in wanted and (d == "cpu" or torch.cuda.is_available())]
         for device in devices:
-            run_once(files[:2], weights, device, args.batch_size, 0, args.precision)  # warm-up
-            precision = args.precision if device == "cuda" else "fp32"
+            precisions = [p for p in args.precision.split(",") if device == "cuda" or p != "fp16"]
+            for precision in precisions:
+                run_once(files[:2], weights, device, args.batch_size, 0, precision)  # warm-up
             modes = [(label, n) for label, n in (("split", 0), ("pipelined", workers)) if label in args.modes]
-            for label, n_workers in modes:
+            for (label, n_workers), precision in itertools.product(modes, precisions):
                 result = run_once(
                     files, weights, device, args.batch_size, n_workers, precision, args.orientations
                 )
@@ -168,8 +175,8 @@ def main() -> None:
                 results.append(result)
                 stages = " ".join(f"{k}={v:.2f}s" for k, v in result["stages"].items())
                 print(
-                    f"{device:4s} {label:9s} workers={n_workers} {result['residues']} residues in "
-                    f"{result['wall_s']:.2f} s = {result['residues_per_s']:.0f} residues/s "
+                    f"{device:4s} {label:9s} {precision} workers={n_workers} {result['residues']} residues "
+                    f"in {result['wall_s']:.2f} s = {result['residues_per_s']:.0f} residues/s "
                     f"({result['device_name']}); {stages}"
                 )
     if len(devices) == 2:

@@ -134,3 +134,31 @@ def test_default_models_directory_is_the_models_package():
     import protsteer.models
 
     assert weights_io.models_directory() == Path(protsteer.models.__file__).parent
+
+
+def _loaded(path: Path, name: str) -> weights_io.LoadedWeights:
+    return weights_io.LoadedWeights(
+        model=None,
+        task="propensity",
+        labels=[],
+        voxel_spec=None,
+        read_policy={},
+        metadata={},
+        sha256="",
+        path=path,
+        name=name,
+    )
+
+
+def test_distinct_weight_names_prepend_parent_folders_only_where_names_collide(tmp_path):
+    files = [tmp_path / "runs" / "elem" / "weights.pt", tmp_path / "runs" / "split" / "weights.pt"]
+    weights = [_loaded(files[0], "weights"), _loaded(files[1], "weights"), _loaded(tmp_path / "v3.pt", "v3")]
+    assert weights_io.distinct_weight_names(weights) == ["elem-weights", "split-weights", "v3"]
+    nested = [_loaded(tmp_path / "a" / "x" / "w.pt", "w"), _loaded(tmp_path / "b" / "x" / "w.pt", "w")]
+    assert weights_io.distinct_weight_names(nested) == ["a-x-w", "b-x-w"]
+
+
+def test_distinct_weight_names_refuse_the_same_file_twice(tmp_path):
+    same = _loaded(tmp_path / "w.pt", "w")
+    with pytest.raises(ProtsteerError, match="given twice"):
+        weights_io.distinct_weight_names([same, same])

@@ -153,3 +153,29 @@ def test_orientation_averaging_is_the_mean_probability_over_the_orientation_set(
     assert np.abs(averaged - one).max() > 1e-5  # the other orientations do change the result
     assert np.allclose(orientation_set(3)[0], np.eye(3))
     assert torch.equal(orientation_set(3), orientation_set(3))  # a fixed set: results are reproducible
+
+
+class DtypeRecorder(torch.nn.Module):
+    """Wraps a model; records the dtype of its logits."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model, self.dtypes = model, []
+
+    def forward(self, grids):
+        logits = self.model(grids)
+        self.dtypes.append(logits.dtype)
+        return logits
+
+
+def test_bf16_runs_under_cpu_autocast_and_stays_close_to_fp32(prepared):
+    weights, entries = prepared
+    outputs = {}
+    for dtype in (None, torch.bfloat16):
+        model = DtypeRecorder(weights.model)
+        predictor = BatchedPredictor(model, 20, torch.device("cpu"), 16, autocast_dtype=dtype)
+        outputs[dtype] = [logp for _, logp in predictor.run(entries) if logp is not None]
+        assert set(model.dtypes) == {dtype or torch.float32}
+    for fp32, bf16 in zip(outputs[None], outputs[torch.bfloat16], strict=True):
+        assert bf16.dtype == np.float64 and np.allclose(np.exp(bf16).sum(axis=1), 1.0)
+        assert np.abs(np.exp(bf16) - np.exp(fp32)).max() < 0.05

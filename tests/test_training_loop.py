@@ -280,3 +280,23 @@ def test_weight_average_run_resumes_exactly_and_validates_both_weights(tmp_path)
     assert all(torch.equal(last["ema"]["model"][k], resumed["ema"]["model"][k]) for k in last["ema"]["model"])
     best = torch.load(tmp_path / "full" / "best.pt", weights_only=False)
     assert best["metrics"]["accuracy"] == full.best_metrics["accuracy"]
+
+
+class DtypeRecordingTask(ToyTask):
+    """Toy task whose model records the dtype of its logits in training and validation."""
+
+    def __init__(self) -> None:
+        super().__init__(dropout=0.0)
+        self.dtypes: set[tuple[bool, torch.dtype]] = set()
+
+    def build_model(self) -> torch.nn.Module:
+        model = super().build_model()
+        model.register_forward_hook(lambda m, args, out: self.dtypes.add((m.training, out.dtype)))
+        return model
+
+
+def test_bf16_autocast_trains_on_the_cpu(tmp_path):
+    task = DtypeRecordingTask()
+    result = train(task, _config(tmp_path, max_steps=60, val_every=20, amp="bf16"))
+    assert result.stopped == "completed" and result.best_metrics["accuracy"] >= 0.8
+    assert task.dtypes == {(True, torch.bfloat16), (False, torch.bfloat16)}

@@ -122,6 +122,15 @@ frame_option = click.option(
     "alone is only approximately rotation-invariant).",
 )
 
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16"]),
+    default="fp32",
+    show_default=True,
+    help="Network arithmetic: bf16 autocast on CUDA or a CPU (faster on CPUs with native bf16; "
+    "README, Performance), fp16 on CUDA only (a CPU falls back to fp32).",
+)
+
 runtime_options = stack_options(
     click.option(
         "--device",
@@ -145,13 +154,7 @@ runtime_options = stack_options(
         help="Processes that read structures in parallel (default: CPU cores - 1, at most 8; "
         "0 = read in the main process).",
     ),
-    click.option(
-        "--precision",
-        type=click.Choice(["fp32", "bf16", "fp16"]),
-        default="fp32",
-        show_default=True,
-        help="Network arithmetic on CUDA (bf16/fp16 autocast, not always faster; CPU always uses fp32).",
-    ),
+    precision_option,
     click.option(
         "--orientations",
         type=click.IntRange(min=1),

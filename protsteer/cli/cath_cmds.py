@@ -237,7 +237,7 @@ def evaluate_cath(
     """
     import torch
 
-    from protsteer.io.weights import load_weights
+    from protsteer.io.weights import distinct_weight_names, load_weights
     from protsteer.structure import ReadPolicy
     from protsteer.tasks.cath.evaluate import MAJORITY, evaluate_model, majority_baseline, write_evaluation
     from protsteer.tasks.cath.task import load_cath_data, read_cath_records
@@ -250,11 +250,8 @@ def evaluate_cath(
     evaluations = {}
     loaded_sets: dict[str, object] = {}
     records = None
-    names = [Path(w).stem if w.endswith(".pt") else w for w in weights_list]
-    if len(set(names)) != len(names):
-        raise ProtsteerError("--weights: two weights have the same name")
-    for name, weights_name in zip(names, weights_list, strict=True):
-        weights = load_weights(weights_name, device=target)
+    loaded = [load_weights(weights_name, device=target) for weights_name in weights_list]
+    for name, weights in zip(distinct_weight_names(loaded), loaded, strict=True):
         if weights.task != "cath":
             raise ProtsteerError(f"weights are for task {weights.task!r}, not cath", weights.path)
         cath_data = _cath_data(

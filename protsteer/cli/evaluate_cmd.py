@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from protsteer.cli.batch_options import frame_option
+from protsteer.cli.batch_options import frame_option, precision_option
 from protsteer.cli.cath_cmds import evaluate_cath
 from protsteer.cli.training_options import evaluation_options, log_progress
 from protsteer.models import DEFAULT_WEIGHTS
@@ -59,6 +59,7 @@ def evaluate() -> None:
     help="Average over this many orientations per environment, as predict --orientations (K times slower).",
 )
 @frame_option
+@precision_option
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -77,6 +78,7 @@ def propensity(
     no_rotations: bool,
     orientations: int,
     frame: str,
+    precision: str,
     cache_dir: Path | None,
     device: str,
     threads: int | None,
@@ -102,7 +104,7 @@ def propensity(
     from protsteer.cli.train_cmd import default_cache_dir
     from protsteer.io.provenance import base_record, write_run_json
     from protsteer.io.tables import write_table
-    from protsteer.io.weights import load_weights
+    from protsteer.io.weights import distinct_weight_names, load_weights
     from protsteer.tasks.propensity.evaluate import (
         COMPARISON_COLUMNS,
         compare_evaluations,
@@ -117,13 +119,8 @@ def propensity(
         torch.set_num_threads(threads)
     resolved = resolve_device(device)
     batch_size = batch_size or DEFAULT_BATCH_SIZE[resolved.type]
-    loaded = {}
-    for weights in weights_list:
-        weights_file = load_weights(weights, resolved)
-        name = weights_file.name
-        while name in loaded:
-            name += "'"
-        loaded[name] = (weights, weights_file)
+    files = [load_weights(weights, resolved) for weights in weights_list]
+    loaded = dict(zip(distinct_weight_names(files), zip(weights_list, files, strict=True), strict=True))
     single = len(loaded) == 1
     out_dir = out_dir or Path(f"eval-{next(iter(loaded)) if single else 'compare'}-{split}")
     arguments = {
@@ -134,6 +131,7 @@ def propensity(
         "rotations": not no_rotations,
         "orientations": orientations,
         "frame": frame,
+        "precision": precision,
         "device": str(resolved),
         "batch_size": batch_size,
         "seed": seed,
@@ -153,6 +151,7 @@ def propensity(
             seed=seed,
             orientations=orientations,
             frame=frame,
+            precision=precision,
         )
         write_evaluation(evaluation, model_dir)
         record = {

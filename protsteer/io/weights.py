@@ -197,6 +197,30 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, str, st
     return path, name, _expected_sha256(path, name)
 
 
+def distinct_weight_names(weights: list[LoadedWeights]) -> list[str]:
+    """Short, distinct labels for several weights (table rows and folder names in a comparison).
+
+    Each label is the weights name; where names collide (``runs/a/weights.pt`` and
+    ``runs/b/weights.pt``), parent folder names are prepended (``a-weights``, ``b-weights``) until the
+    labels differ. Raises :class:`ProtsteerError` when the same file is given twice.
+    """
+    paths = [w.path.resolve() for w in weights]
+    if len(set(paths)) != len(paths):
+        duplicate = next(p for p in paths if paths.count(p) > 1)
+        raise ProtsteerError("--weights: the same weights are given twice", duplicate)
+    labels = [w.name for w in weights]
+    for depth in range(max(len(p.parents) for p in paths)):
+        colliding = {label for label in labels if labels.count(label) > 1}
+        if not colliding:
+            break
+        for index, path in enumerate(paths):
+            if labels[index] in colliding and depth < len(path.parents) - 1:
+                labels[index] = f"{path.parents[depth].name}-{labels[index]}"
+    if len(set(labels)) != len(labels):
+        labels = [f"{label}-{index + 1}" for index, label in enumerate(labels)]
+    return labels
+
+
 def available_weights() -> list[str]:
     """Names of the weights files in the models directory."""
     directory = models_directory()

@@ -65,7 +65,6 @@ rank 0 only, and agrees on stopping with an all-reduce of the stop flags every s
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -86,6 +85,7 @@ from torch.utils.data import DataLoader, Dataset
 from protsteer.errors import ProtsteerError
 from protsteer.io.atomic import atomic_open, atomic_write_text
 from protsteer.tasks.ema import WeightAverage
+from protsteer.tasks.precision import autocast, autocast_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class TrainConfig:
     Attributes:
         out_dir: run directory (created).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun CUDA ranks use ``cuda:LOCAL_RANK``).
-        amp: ``off``, ``bf16`` or ``fp16`` autocast (CUDA only; ignored with a warning on CPU).
+        amp: ``off``, ``bf16`` (CUDA or CPU) or ``fp16`` (CUDA; float32 with a warning on a CPU) autocast.
         threads: torch intra-op threads (``None``: leave torch's default).
         workers: DataLoader worker processes (0 = load in the main process).
         seed: seeds model init, sampling and augmentation.
@@ -382,12 +382,13 @@ def collect_outputs(
     *,
     batch_size: int,
     workers: int = 0,
-    amp: str = "off",
+    amp: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``model`` in eval mode over ``dataset`` in order (validation, evaluation).
 
     ``collate`` builds a batch from items (in DataLoader workers), ``prepare(batch, device)`` turns it into
-    ``(inputs, targets)`` on ``device``. Returns ``(logits [N, K] float32 CPU, targets [N] CPU)``.
+    ``(inputs, targets)`` on ``device``; ``amp`` is the autocast dtype (``None``: float32). Returns
+    ``(logits [N, K] float32 CPU, targets [N] CPU)``.
     """
     loader = DataLoader(
         dataset,
@@ -403,7 +404,7 @@ def collect_outputs(
     with torch.no_grad():
         for batch in loader:
             inputs, targets = prepare(batch, device)
-            with _autocast(device, amp):
+            with autocast(device, amp):
                 logits = model(inputs)
             all_logits.append(logits.float().cpu())
             all_targets.append(targets.cpu())
@@ -535,12 +536,6 @@ def _weights_member(name_or_path: str | Path) -> dict:
     }
 
 
-def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    if device.type != "cuda" or amp == "off":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-
-
 def _lr_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
@@ -635,10 +630,7 @@ def _train(
 ) -> TrainResult:
     run_dir = config.out_dir
     is_main = rank == 0
-    amp = config.amp
-    if amp != "off" and device.type != "cuda":
-        logger.warning("--amp %s needs CUDA; training in float32 on %s", amp, device)
-        amp = "off"
+    amp = autocast_dtype(config.amp, device)
 
     torch.manual_seed(config.seed)
     model = task.build_model().to(device)
@@ -657,7 +649,7 @@ def _train(
     val_every = config.val_every or sampler.steps_per_epoch
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = _lr_scheduler(optimizer, config, total_steps)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp is torch.float16)
     log = MetricsLog(run_dir)
 
     step, best_value, best_step, best_metrics = 0, None, None, None
@@ -842,7 +834,7 @@ def _train(
             batch = next(batches)
             generator = torch.Generator().manual_seed(derive_seed(config.seed, step, rank))
             inputs, targets = task.prepare_batch(batch, device, generator)
-            with _autocast(device, amp):
+            with autocast(device, amp):
                 logits = train_model(inputs)
                 loss = task.loss(logits.float(), targets)
             optimizer.zero_grad(set_to_none=True)

@@ -24,6 +24,7 @@ from protsteer.io.weights import LoadedWeights
 from protsteer.so3 import orientation_set
 from protsteer.structure.policy import ReadPolicy
 from protsteer.structure.residues import AMINO_ACIDS
+from protsteer.tasks.precision import autocast_dtype
 from protsteer.tasks.propensity.data import EnvironmentDataset, collate_environments, spread_subset
 from protsteer.tasks.propensity.metrics import (
     confusion_matrix,
@@ -77,6 +78,7 @@ def evaluate_propensity(
     cache_workers: int = 2,
     orientations: int = 1,
     frame: str = "local",
+    precision: str = "fp32",
 ) -> Evaluation:
     """Evaluate ``weights`` (a loaded propensity model) on ``split`` of ``data_dir``.
 
@@ -91,6 +93,8 @@ def evaluate_propensity(
             (:func:`protsteer.so3.orientation_set`, as ``predict --orientations``); the rotated pass applies
             each environment's random rotation first, so both passes run the same averaged predictor.
         frame: environment axes, ``"local"`` (as ``predict``) or ``"input"`` (the files' axes).
+        precision: network arithmetic, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA) autocast, as
+            ``predict --precision`` (:mod:`protsteer.tasks.precision`).
     """
     if weights.task != "propensity" or list(weights.labels) != list(AMINO_ACIDS):
         raise ProtsteerError(f"not propensity weights (task {weights.task!r})", weights.path)
@@ -108,6 +112,7 @@ def evaluate_propensity(
         samples = spread_subset(samples, max_residues, subset_seed)
     dataset = EnvironmentDataset(store, samples, weights.voxel_spec, frame=frame)
     model = weights.model.to(device)
+    amp = autocast_dtype(precision, device)
 
     def run(seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities averaged over the orientations (logits when ``orientations`` is 1)."""
@@ -124,6 +129,7 @@ def evaluate_propensity(
                     ),
                     device,
                     batch_size=batch_size,
+                    amp=amp,
                 )
             )
         targets = outputs[0][1]
@@ -144,6 +150,7 @@ def evaluate_propensity(
         "evaluated_residues": len(samples),
         "orientations": orientations,
         "frame": frame,
+        "precision": precision,
         "families": int(len(np.unique(samples.family))),
         "per_residue": {key: float(np.mean(value)) for key, value in per_residue.items()},
         "family_macro": family_macro(per_residue, samples.family),

@@ -32,6 +32,7 @@ from protsteer.io.batch import describe_error
 from protsteer.io.inputs import InputFile
 from protsteer.so3 import orientation_set
 from protsteer.structure import ParsedStructure, ReadPolicy, ResidueTable, read_structure, select_residues
+from protsteer.tasks.precision import autocast
 from protsteer.voxel import Environments, VoxelSpec, concatenate_environments, residue_environments
 
 logger = logging.getLogger(__name__)
@@ -229,8 +230,8 @@ class BatchedPredictor:
         n_outputs: K.
         device: where voxelization and the network run.
         batch_size: residues per network call (every call gets exactly this many; halved on OOM).
-        autocast_dtype: ``torch.bfloat16`` / ``torch.float16`` to run the network under autocast on CUDA,
-            None for float32.
+        autocast_dtype: ``torch.bfloat16`` (CUDA or CPU) / ``torch.float16`` (CUDA) to run the network
+            under autocast, None for float32 (see :mod:`protsteer.tasks.precision`).
         orientations: average the probabilities over this many orientations of each environment
             (:func:`protsteer.so3.orientation_set`: the identity and fixed random rotations); 1 = no
             averaging. Environments must then be built with ``rotatable=True``. Costs ``orientations`` times
@@ -361,11 +362,7 @@ class BatchedPredictor:
         benchmark = torch.backends.cudnn.benchmark
         torch.backends.cudnn.benchmark = benchmark or self.device.type == "cuda"  # every batch has one shape
         try:
-            with torch.autocast(
-                self.device.type,
-                dtype=self.autocast_dtype or torch.float32,
-                enabled=self.autocast_dtype is not None and self.device.type == "cuda",
-            ):
+            with autocast(self.device, self.autocast_dtype):
                 logits = self.model(grids)
         finally:
             torch.backends.cudnn.benchmark = benchmark

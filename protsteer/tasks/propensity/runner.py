@@ -26,6 +26,7 @@ from protsteer.io.tables import Column
 from protsteer.io.weights import LoadedWeights, load_weights
 from protsteer.models import DEFAULT_WEIGHTS
 from protsteer.structure import AMINO_ACIDS, ReadPolicy, ResidueTable
+from protsteer.tasks.precision import autocast_dtype
 from protsteer.tasks.propensity.inference import (
     BatchedPredictor,
     PreparedInput,
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 #: residues per network call when --batch-size is not given. On the CPU small batches keep the activations in
 #: cache: propensity-v3 runs 75 residues/s at 16 against 57 at 64 (2 cores; propensity-v2 351 against 407).
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 512}
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+INFERENCE_PRECISIONS = ("fp32", "bf16", "fp16")
 
 Parts = dict[str, tuple[Sequence[Column], Iterable[dict]]]
 
@@ -102,8 +103,8 @@ def run_propensity_batch(
         keep_structure: keep the parsed structure in :class:`PreparedInput` (for extra tasks).
         weights: already loaded weights (default: load ``request.weights`` on the chosen device).
     """
-    if request.precision not in PRECISIONS:
-        raise ProtsteerError(f"--precision must be one of {', '.join(PRECISIONS)}")
+    if request.precision not in INFERENCE_PRECISIONS:
+        raise ProtsteerError(f"--precision must be one of {', '.join(INFERENCE_PRECISIONS)}")
     device = resolve_device(request.device)
     weights = weights or load_propensity_weights(request.weights, device)
     batch = BatchRun(
@@ -156,7 +157,7 @@ def _drive(
         len(weights.labels),
         device,
         request.batch_size or DEFAULT_BATCH_SIZE[device.type],
-        PRECISIONS[request.precision],
+        autocast_dtype(request.precision, device),
         request.orientations,
     )
     seconds = {"read": 0.0, "environments": 0.0, "write": 0.0}
