@@ -10,10 +10,11 @@ Each configuration runs ``run_predict`` (the code behind the CLI) into a fresh t
 - ``split``: reading in the main process (``--workers 0``), so the stage times add up to the wall time;
 - ``pipelined``: reading in worker processes, overlapping with voxelization and the network (the default).
 
-Without ``--weights`` the shipped ``propensity-v1`` is used; when it is not installed yet, an untrained
-network of the same family (``--preset``, default ``small``) stands in: speed only, predictions meaningless.
-The first call of each device warms up on 2 files (not timed). Numbers are wall-clock seconds of this
-process; ``read``/``environments`` of the pipelined run are summed over workers (CPU time, not wall time).
+Without ``--weights`` the default shipped propensity weights are used; when they are not installed, an
+untrained network of the same family (``--preset``, default ``small``) stands in: speed only, predictions
+meaningless. The first call of each device warms up on 2 files (not timed). Numbers are wall-clock seconds
+of this process; ``read``/``environments`` of the pipelined run are summed over workers (CPU time, not wall
+time).
 """
 
 from __future__ import annotations
