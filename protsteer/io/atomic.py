@@ -19,7 +19,11 @@ TEMP_MARKER = ".tmp-"
 
 @contextlib.contextmanager
 def atomic_open(
-    path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8"
+    path: str | os.PathLike[str],
+    mode: str = "w",
+    *,
+    encoding: str | None = "utf-8",
+    sync_directory: bool = True,
 ) -> Iterator[IO]:
     """Open a temporary file next to ``path``; on clean exit it replaces ``path`` atomically.
 
@@ -27,6 +31,9 @@ def atomic_open(
         path: the final file.
         mode: ``"w"`` (text) or ``"wb"`` (binary).
         encoding: text encoding (ignored for binary mode).
+        sync_directory: fsync the directory after the rename, so the rename itself survives a crash. A
+            caller that writes many files into one directory may pass False and call
+            :func:`fsync_directory` once for all of them before it relies on them.
 
     On an exception inside the ``with`` block the temporary file is removed and ``path`` is untouched.
     """
@@ -47,7 +54,8 @@ def atomic_open(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(target.parent)
+    if sync_directory:
+        fsync_directory(target.parent)
 
 
 def _default_file_mode() -> int:
@@ -85,8 +93,8 @@ def remove_stale_temporaries(directory: str | os.PathLike[str]) -> int:
     return removed
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (best effort: not every platform can open a directory)."""
+def fsync_directory(directory: str | os.PathLike[str]) -> None:
+    """Make renames into ``directory`` durable (best effort: not every platform can open a directory)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

@@ -10,9 +10,11 @@ Layout of ``OUTDIR``::
     run.json                           provenance (protsteer.io.provenance)
 
 A part is written (atomically) before its manifest line is appended and fsynced, so a manifest line always
-points at a complete part; a torn last line (killed inside the append) is ignored. A rerun skips inputs with a
-manifest line whose file size and modification time still match, recomputes the rest, and assembles the final
-tables from the parts in input order: the result is identical to an uninterrupted run.
+points at a complete part; inputs may be recorded in groups, with one fsync of the parts directory and one of
+the manifest per group (:meth:`RunDirectory.store_parts`, :meth:`RunDirectory.record`). A torn last line
+(killed inside the append) is ignored. A rerun skips inputs with a manifest line whose file size and
+modification time still match, recomputes the rest, and assembles the final tables from the parts in input
+order: the result is identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from protsteer.errors import ProtsteerError
-from protsteer.io.atomic import atomic_write_text, remove_stale_temporaries
+from protsteer.io.atomic import atomic_write_text, fsync_directory, remove_stale_temporaries
 from protsteer.io.inputs import InputFile
 from protsteer.io.tables import Column, TableWriter, write_table
 
@@ -184,7 +186,7 @@ class RunDirectory:
 
     def _load_manifest(self) -> dict[str, CompletedInput]:
         if not self.manifest_path.exists():
-            self._append({"settings": self.settings})
+            self._append([{"settings": self.settings}])
             return {}
         settings, completed, torn = read_manifest(self.manifest_path)
         if settings != self.settings:
@@ -199,9 +201,10 @@ class RunDirectory:
             atomic_write_text(self.manifest_path, "".join(f"{line}\n" for line in lines))
         return completed
 
-    def _append(self, record: dict) -> None:
+    def _append(self, records: Sequence[dict]) -> None:
+        """Append manifest lines, made durable with one fsync."""
         with open(self.manifest_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.write("".join(json.dumps(record, sort_keys=True) + "\n" for record in records))
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -219,16 +222,19 @@ class RunDirectory:
         """Where the part of ``table`` for ``structure_id`` goes (inside ``OUTDIR/parts``)."""
         return safe_child(self.root, f"{PARTS_DIR}/{structure_id}.{table}.tsv")
 
-    def write_parts(
+    def store_parts(
         self, item: InputFile, sha256: str, parts: dict[str, tuple[Sequence[Column], Iterable[dict]]]
-    ) -> None:
-        """Write every table part of one input atomically, then record the input as complete."""
+    ) -> CompletedInput:
+        """Write every table part of one input atomically; returns the record that :meth:`record` makes
+        count. The parts directory is not fsynced here: :meth:`record` does it once for a group of inputs."""
         size, mtime_ns = file_signature(item.path)
         rows = {
-            table: write_table(self.part_path(item.structure_id, table), columns, table_rows, "tsv")
+            table: write_table(
+                self.part_path(item.structure_id, table), columns, table_rows, "tsv", sync_directory=False
+            )
             for table, (columns, table_rows) in parts.items()
         }
-        done = CompletedInput(
+        return CompletedInput(
             structure_id=item.structure_id,
             file=str(item.path),
             order_key=item.order_key,
@@ -237,8 +243,22 @@ class RunDirectory:
             sha256=sha256,
             rows=rows,
         )
-        self._append(json.loads(done.as_json()))
-        self.completed[item.structure_id] = done
+
+    def record(self, done: Sequence[CompletedInput]) -> None:
+        """Record inputs whose parts :meth:`store_parts` wrote as complete: one fsync of the parts directory
+        (the parts' renames become durable), then their manifest lines with one fsync."""
+        if not done:
+            return
+        fsync_directory(self.parts_dir)
+        self._append([json.loads(record.as_json()) for record in done])
+        for record in done:
+            self.completed[record.structure_id] = record
+
+    def write_parts(
+        self, item: InputFile, sha256: str, parts: dict[str, tuple[Sequence[Column], Iterable[dict]]]
+    ) -> None:
+        """Write every table part of one input atomically, then record the input as complete."""
+        self.record([self.store_parts(item, sha256, parts)])
 
     # -- errors ---------------------------------------------------------------------------------------------
     def add_error(self, error: InputError) -> None:

@@ -119,17 +119,23 @@ class TableWriter:
         path: the table file.
         columns: the schema, in output order.
         fmt: ``tsv``, ``csv``, ``jsonl`` or ``parquet``; default from the suffix of ``path``.
+        sync_directory: see :func:`protsteer.io.atomic.atomic_open`.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], columns: Sequence[Column], fmt: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        columns: Sequence[Column],
+        fmt: str | None = None,
+        *,
+        sync_directory: bool = True,
     ) -> None:
         self.path = Path(path)
         self.columns = list(columns)
         self.fmt = check_format(fmt or format_from_path(path))
         self.n_rows = 0
         self._names = [column.name for column in self.columns]
-        self._context = atomic_open(self.path, "wb")
+        self._context = atomic_open(self.path, "wb", sync_directory=sync_directory)
         self._handle = self._context.__enter__()
         self._buffer: list[list[Any]] = []
         self._parquet_writer = None
@@ -242,9 +248,12 @@ def write_table(
     columns: Sequence[Column],
     rows: Iterable[Mapping[str, Any] | Sequence[Any]],
     fmt: str | None = None,
+    *,
+    sync_directory: bool = True,
 ) -> int:
-    """Write a whole table atomically; returns the number of rows."""
-    with TableWriter(path, columns, fmt) as writer:
+    """Write a whole table atomically; returns the number of rows (``sync_directory``: see
+    :func:`protsteer.io.atomic.atomic_open`)."""
+    with TableWriter(path, columns, fmt, sync_directory=sync_directory) as writer:
         writer.write_rows(rows)
         return writer.n_rows
 
