@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from protsteer.errors import ProtsteerError
+from protsteer.io.committer import CommitOutcome, PartCommitter
 from protsteer.io.inputs import InputFile, expand_inputs, shard_files
 from protsteer.io.provenance import base_record, now_utc, write_run_json
 from protsteer.io.rundir import (
@@ -154,6 +155,7 @@ class BatchRun:
         for item in missing:
             self.rundir.add_error(InputError(str(item.path), "input", "FileNotFoundError", "no such file"))
         self.todo = [item for item in self.items if not self.rundir.is_done(item)]
+        self.committer = PartCommitter(self.rundir)
         self.summary = BatchSummary(
             inputs=len(self.items) + len(missing),
             resumed=len(self.items) - len(self.todo),
@@ -174,13 +176,21 @@ class BatchRun:
     def complete(
         self, item: InputFile, sha256: str, parts: dict[str, tuple[Sequence[Column], Iterable[dict]]]
     ) -> None:
-        """Store the finished tables of ``item`` (their parts) and record it in the manifest."""
-        try:
-            self.rundir.write_parts(item, sha256, parts)
-        except (OSError, ValueError, KeyError) as err:
-            self.fail(item, "write", *describe_error(err))
-            return
-        self.summary.computed += 1
+        """Hand the finished tables of ``item`` (their parts, rows consumed later) to the background writer,
+        which stores them and records the input in the manifest (:mod:`protsteer.io.committer`). A write
+        failure is recorded (or, with ``on_error="fail"``, raised) when the writer reports it: at a later
+        call or in :meth:`finish`."""
+        self.committer.submit(item, sha256, parts)
+        self._collect(self.committer.finished())
+
+    def _collect(self, outcomes: Iterable[CommitOutcome]) -> None:
+        for outcome in outcomes:
+            if outcome.error is None:
+                self.summary.computed += 1
+            elif isinstance(outcome.error, (OSError, ValueError, KeyError)):
+                self.fail(outcome.item, "write", *describe_error(outcome.error))
+            else:  # a bug, not a bad input or a full disk
+                raise outcome.error
 
     def fail(self, item: InputFile, stage: str, error_type: str, message: str) -> None:
         """Record a failed input; with ``on_error="fail"`` raise it as a :class:`ProtsteerError`."""
@@ -191,11 +201,16 @@ class BatchRun:
             raise ProtsteerError(f"{stage}: {error_type}: {message} (--on-error fail)", item.path)
 
     def close(self) -> None:
-        """Release the output directory (call when the run ends, also after an error)."""
-        self.rundir.close()
+        """Wait for the background writer, then release the output directory (call when the run ends, also
+        after an error: inputs already handed to :meth:`complete` are still recorded)."""
+        try:
+            self.committer.close()
+        finally:
+            self.rundir.close()
 
     def finish(self, extra: dict[str, Any] | None = None) -> BatchSummary:
         """Assemble the final tables from every completed input of this run, write errors.tsv and run.json."""
+        self._collect(self.committer.close())
         records = [
             self.rundir.completed[item.structure_id] for item in self.items if self.rundir.is_done(item)
         ]
