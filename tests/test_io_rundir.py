@@ -23,7 +23,7 @@ def _item(tmp_path, name):
 def test_records_survive_reopening(tmp_path):
     run = RunDirectory(tmp_path / "out", {"a": 1})
     item = _item(tmp_path, "x")
-    run.write_parts(item, "0" * 64, {"t": (COLUMNS, [("x", 0.5)])})
+    run.record([run.store_parts(item, "0" * 64, {"t": (COLUMNS, [("x", 0.5)])})])
     run.close()
     again = RunDirectory(tmp_path / "out", {"a": 1})
     assert again.is_done(item) and again.completed["x"].rows == {"t": 1}
@@ -35,7 +35,7 @@ def test_records_survive_reopening(tmp_path):
 
 def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     run = RunDirectory(tmp_path / "out", {"a": 1})
-    run.write_parts(_item(tmp_path, "x"), "0" * 64, {"t": (COLUMNS, [])})
+    run.record([run.store_parts(_item(tmp_path, "x"), "0" * 64, {"t": (COLUMNS, [])})])
     run.close()
     manifest = tmp_path / "out" / "manifest.jsonl"
     with open(manifest, "a") as handle:

@@ -14,17 +14,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from protsteer.io.inputs import InputFile
-from protsteer.io.rundir import CompletedInput, RunDirectory
-from protsteer.io.tables import Column
+from protsteer.io.rundir import CompletedInput, Parts, RunDirectory
 
 #: inputs waiting for the writer before :meth:`PartCommitter.submit` blocks (bounds the memory held)
 MAX_PENDING = 16
 
-Parts = dict[str, tuple[Sequence[Column], Iterable]]
 _STOP = object()
 
 

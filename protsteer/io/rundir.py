@@ -41,6 +41,8 @@ ERRORS_NAME = "errors.tsv"
 PARTS_DIR = "parts"
 PER_INPUT_DIR = "per_input"
 _START_AFRESH = " (use --overwrite to start afresh)"
+#: one input's tables: ``{table name: (columns, rows)}`` (rows as mappings or sequences in column order)
+Parts = dict[str, tuple[Sequence[Column], Iterable]]
 ERROR_COLUMNS = [Column("file"), Column("stage"), Column("error_type"), Column("message")]
 
 
@@ -223,7 +225,7 @@ class RunDirectory:
         return safe_child(self.root, f"{PARTS_DIR}/{structure_id}.{table}.tsv")
 
     def store_parts(
-        self, item: InputFile, sha256: str, parts: dict[str, tuple[Sequence[Column], Iterable[dict]]]
+        self, item: InputFile, sha256: str, parts: Parts
     ) -> CompletedInput:
         """Write every table part of one input atomically; returns the record that :meth:`record` makes
         count. The parts directory is not fsynced here: :meth:`record` does it once for a group of inputs."""
@@ -253,12 +255,6 @@ class RunDirectory:
         self._append([json.loads(record.as_json()) for record in done])
         for record in done:
             self.completed[record.structure_id] = record
-
-    def write_parts(
-        self, item: InputFile, sha256: str, parts: dict[str, tuple[Sequence[Column], Iterable[dict]]]
-    ) -> None:
-        """Write every table part of one input atomically, then record the input as complete."""
-        self.record([self.store_parts(item, sha256, parts)])
 
     # -- errors ---------------------------------------------------------------------------------------------
     def add_error(self, error: InputError) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from protsteer.errors import ProtsteerError
 from protsteer.io.batch import BatchRun, BatchSummary, OutputOptions, describe_error
+from protsteer.io.rundir import Parts
 from protsteer.io.tables import Column
 from protsteer.io.weights import LoadedWeights, load_weights
 from protsteer.models import DEFAULT_WEIGHTS
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 512}
 INFERENCE_PRECISIONS = ("fp32", "bf16", "fp16")
 
-Parts = dict[str, tuple[Sequence[Column], Iterable[dict]]]
 
 
 @dataclass
