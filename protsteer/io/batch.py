@@ -208,9 +208,15 @@ class BatchRun:
         finally:
             self.rundir.close()
 
-    def finish(self, extra: dict[str, Any] | None = None) -> BatchSummary:
-        """Assemble the final tables from every completed input of this run, write errors.tsv and run.json."""
+    def drain(self) -> None:
+        """Wait until the background writer has stored every input handed to :meth:`complete` and collect
+        the outcomes (afterwards ``committer.seconds`` is the writer's final time)."""
         self._collect(self.committer.close())
+
+    def finish(self, extra: dict[str, Any] | None = None) -> BatchSummary:
+        """Assemble the final tables from every completed input of this run, write errors.tsv and run.json
+        (drains the background writer first)."""
+        self.drain()
         records = [
             self.rundir.completed[item.structure_id] for item in self.items if self.rundir.is_done(item)
         ]
