@@ -106,7 +106,7 @@ def test_explicit_options_override_presets():
         ({"arch": "steerable", "in_channels": 1, "n_outputs": 2, "kernel_size": [5, 5, 5]}, "one per stage"),
         (
             {"arch": "steerable", "in_channels": 1, "n_outputs": 2, "pseudoscalar_radii": [2, 3]},
-            ">= 3 positive",
+            "pseudoscalar_radii.*three positive shell radii",
         ),
     ],
 )

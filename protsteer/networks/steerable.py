@@ -188,10 +188,10 @@ class SteerableCNN(nn.Module):
         self.pseudoscalars: nn.Sequential | None = None
         n_pseudoscalars = 0
         if cfg["pseudoscalar_radii"]:
-            radii = cfg["pseudoscalar_radii"]
-            if len(radii) < 3 or min(radii) <= 0:
-                raise ProtsteerError(f"steerable 'pseudoscalar_radii' needs >= 3 positive radii, got {radii}")
-            chirality = PseudoscalarInvariants(radii, window=cfg["pool_window"])
+            try:
+                chirality = PseudoscalarInvariants(cfg["pseudoscalar_radii"], window=cfg["pool_window"])
+            except ValueError as err:  # the layer validates its radii; report them as a config error
+                raise ProtsteerError(f"steerable 'pseudoscalar_radii': {err}") from None
             n_pseudoscalars = chirality.n_invariants
             norm = nn.BatchNorm1d(n_pseudoscalars) if cfg["batch_norm"] else nn.Identity()
             self.pseudoscalars = nn.Sequential(chirality, norm)
