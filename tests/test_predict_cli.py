@@ -86,6 +86,9 @@ def test_run_json_records_weights_inputs_and_device(predicted, weights):
     assert sorted(i["structure_id"] for i in record["inputs"]) == ["head", "tail", "tenascin"]
     assert all(len(i["sha256"]) == 64 for i in record["inputs"])
     assert record["summary"]["failed"] == 0
+    stages = record["timing"]["stage_seconds"]
+    assert {"read", "environments", "voxelize", "network", "write", "commit"} <= set(stages)
+    assert stages["commit"] > 0  # the background writer stored three inputs
 
 
 def test_corrupt_files_are_listed_and_set_the_exit_code(tmp_path, valid_dir, weights, capsys):
