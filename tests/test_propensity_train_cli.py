@@ -140,7 +140,7 @@ def test_train_refuses_bad_data_dir_with_one_line(tmp_path):
 
 def test_resolve_device_cpu_and_unavailable_cuda():
     from protsteer.errors import ProtsteerError
-    from protsteer.tasks.training import resolve_device
+    from protsteer.tasks.device import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in ("cpu", "cuda")

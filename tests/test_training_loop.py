@@ -14,7 +14,9 @@ import torch
 import torch.multiprocessing as mp
 
 from protsteer.errors import ProtsteerError
-from protsteer.tasks.training import EpochBatchSampler, MetricsLog, TrainConfig, checkpoint_paths, train
+from protsteer.tasks.run_files import MetricsLog, checkpoint_paths
+from protsteer.tasks.sampling import EpochBatchSampler
+from protsteer.tasks.training import TrainConfig, train
 
 
 class ToyDataset(torch.utils.data.Dataset):

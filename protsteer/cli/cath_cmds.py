@@ -241,7 +241,7 @@ def evaluate_cath(
     from protsteer.structure import ReadPolicy
     from protsteer.tasks.cath.evaluate import MAJORITY, evaluate_model, majority_baseline, write_evaluation
     from protsteer.tasks.cath.task import load_cath_data, read_cath_records
-    from protsteer.tasks.training import resolve_device
+    from protsteer.tasks.device import resolve_device
 
     log_progress()
     if threads:

@@ -105,6 +105,7 @@ def propensity(
     from protsteer.io.provenance import base_record, write_run_json
     from protsteer.io.tables import write_table
     from protsteer.io.weights import distinct_weight_names, load_weights
+    from protsteer.tasks.device import resolve_device
     from protsteer.tasks.propensity.evaluate import (
         COMPARISON_COLUMNS,
         compare_evaluations,
@@ -112,7 +113,6 @@ def propensity(
         write_evaluation,
     )
     from protsteer.tasks.propensity.runner import DEFAULT_BATCH_SIZE
-    from protsteer.tasks.training import resolve_device
 
     log_progress()
     if threads:

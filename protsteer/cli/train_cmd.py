@@ -177,7 +177,8 @@ def export(sources: tuple[str, ...], out_path: Path, checkpoint: str) -> None:
       protsteer train export runs/cath-s0 runs/cath-s1 runs/cath-s2 -o cath-ensemble.pt
       protsteer train export propensity-v3 propensity-v2 -o propensity-v2v3.pt
     """
-    from protsteer.tasks.training import checkpoint_paths, export_ensemble_weights
+    from protsteer.tasks.export import export_ensemble_weights
+    from protsteer.tasks.run_files import checkpoint_paths
 
     run_dirs = [Path(source) for source in sources if Path(source).is_dir()]
     if checkpoint not in ("best", "last") and (len(sources) > 1 or not run_dirs):

@@ -224,9 +224,7 @@ class RunDirectory:
         """Where the part of ``table`` for ``structure_id`` goes (inside ``OUTDIR/parts``)."""
         return safe_child(self.root, f"{PARTS_DIR}/{structure_id}.{table}.tsv")
 
-    def store_parts(
-        self, item: InputFile, sha256: str, parts: Parts
-    ) -> CompletedInput:
+    def store_parts(self, item: InputFile, sha256: str, parts: Parts) -> CompletedInput:
         """Write every table part of one input atomically; returns the record that :meth:`record` makes
         count. The parts directory is not fsynced here: :meth:`record` does it once for a group of inputs."""
         size, mtime_ns = file_signature(item.path)

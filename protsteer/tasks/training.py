@@ -36,7 +36,8 @@ A task is any object with the attributes and methods of :class:`TrainingTask`:
     over the whole val set: ``logits [N, K]`` float32 on CPU, ``targets [N]``.
 ``describe() -> dict``
     JSON-serialisable provenance written to ``train.json`` and into every checkpoint; must hold ``labels``
-    (class names in logit order), ``voxel_spec`` and ``read_policy`` (dicts) for :func:`export_weights`.
+    (class names in logit order), ``voxel_spec`` and ``read_policy`` (dicts) for weights files
+    (:func:`protsteer.tasks.export.export_ensemble_weights`).
 
 Run directory
 =============
@@ -73,7 +74,6 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -84,12 +84,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from protsteer.errors import ProtsteerError
 from protsteer.io.atomic import atomic_open, atomic_write_text
+from protsteer.tasks.collect import collect_outputs
+from protsteer.tasks.device import resolve_device
 from protsteer.tasks.ema import WeightAverage
 from protsteer.tasks.precision import autocast, autocast_dtype
+from protsteer.tasks.run_files import CHECKPOINT_FORMAT, MetricsLog, checkpoint_paths, load_checkpoint
+from protsteer.tasks.sampling import EpochBatchSampler, derive_seed
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "protsteer-checkpoint/1"
 SCHEDULES = ("cosine", "onecycle", "constant")
 AMP_MODES = ("off", "bf16", "fp16")
 
@@ -221,319 +224,6 @@ class TrainResult:
     last_checkpoint: Path | None
     best_checkpoint: Path | None
     elapsed_s: float
-
-
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:local_rank`` when CUDA is available, else ``cpu`` (the choice is logged).
-
-    Raises ProtsteerError for an unknown spec or CUDA requested on a machine without it.
-    """
-    spec = spec.strip().lower()
-    if spec == "auto":
-        device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-        logger.info("device auto -> %s", device)
-        return device
-    if spec == "cpu":
-        return torch.device("cpu")
-    if spec == "cuda" or spec.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ProtsteerError(f"--device {spec}: CUDA is not available on this machine")
-        index = local_rank if spec == "cuda" else int(spec.split(":", 1)[1])
-        if index >= torch.cuda.device_count():
-            raise ProtsteerError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
-        return torch.device(f"cuda:{index}")
-    raise ProtsteerError(f"unknown --device {spec!r}; use auto, cpu, cuda or cuda:N")
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed that depends on every part (e.g. ``(seed, step, rank)``)."""
-    state = np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
-
-
-class EpochBatchSampler:
-    """Infinite, resumable stream of index batches for one rank.
-
-    Epoch ``e`` draws ``samples_per_epoch`` indices with replacement from ``weights`` (uniform when ``None``)
-    with a generator seeded from ``(seed, e)``; rank ``r`` of ``world_size`` takes every ``world_size``-th
-    draw starting at ``r`` and cuts it into ``batch_size`` batches (the incomplete last batch is dropped), so
-    ``steps_per_epoch`` is the same on every rank. Iteration starts at global step ``start_step``.
-    """
-
-    def __init__(
-        self,
-        n_items: int,
-        weights: np.ndarray | None,
-        samples_per_epoch: int,
-        batch_size: int,
-        seed: int,
-        rank: int = 0,
-        world_size: int = 1,
-        start_step: int = 0,
-    ) -> None:
-        if n_items < 1:
-            raise ProtsteerError("the training set is empty")
-        if weights is not None:
-            weights = np.asarray(weights, dtype=np.float64)
-            if weights.shape != (n_items,) or not np.all(weights >= 0) or weights.sum() <= 0:
-                raise ValueError("train_weights must be non-negative, one per item, with a positive sum")
-            weights = weights / weights.sum()
-        self.n_items = n_items
-        self.weights = weights
-        self.samples_per_epoch = samples_per_epoch
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.start_step = start_step
-        self.steps_per_epoch = (samples_per_epoch // world_size) // batch_size
-        if self.steps_per_epoch < 1:
-            raise ProtsteerError(
-                f"samples per epoch ({samples_per_epoch}) is smaller than batch size x world size "
-                f"({batch_size} x {world_size})"
-            )
-
-    def epoch_indices(self, epoch: int) -> np.ndarray:
-        """This rank's indices of ``epoch``: ``[steps_per_epoch * batch_size]`` int64."""
-        rng = np.random.default_rng(derive_seed(self.seed, epoch))
-        draw = rng.choice(self.n_items, size=self.samples_per_epoch, replace=True, p=self.weights)
-        mine = draw[self.rank :: self.world_size]
-        return mine[: self.steps_per_epoch * self.batch_size].astype(np.int64)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        epoch, first = divmod(self.start_step, self.steps_per_epoch)
-        while True:
-            batches = self.epoch_indices(epoch).reshape(self.steps_per_epoch, self.batch_size)
-            for batch in batches[first:]:
-                yield batch.tolist()
-            epoch, first = epoch + 1, 0
-
-
-class MetricsLog:
-    """Validation rows appended to ``metrics.jsonl`` and ``metrics.tsv`` in the run directory (rank 0)."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.jsonl = run_dir / "metrics.jsonl"
-        self.tsv = run_dir / "metrics.tsv"
-
-    def rows(self) -> list[dict]:
-        """All logged rows, oldest first."""
-        if not self.jsonl.exists():
-            return []
-        with open(self.jsonl, encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-
-    def truncate_after(self, step: int) -> None:
-        """Drop rows logged after ``step`` (they belong to steps a resumed run will redo)."""
-        rows = self.rows()
-        kept = [row for row in rows if row["step"] <= step]
-        if len(kept) != len(rows):
-            self.jsonl.unlink(missing_ok=True)
-            self.tsv.unlink(missing_ok=True)
-            for row in kept:
-                self.append(row)
-
-    def append(self, row: dict) -> None:
-        """Append one row (the TSV header is the first row's keys)."""
-        with open(self.jsonl, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
-        write_header = not self.tsv.exists()
-        if write_header:
-            columns = list(row)
-        else:
-            with open(self.tsv, encoding="utf-8") as handle:
-                columns = handle.readline().rstrip("\n").split("\t")
-        with open(self.tsv, "a", encoding="utf-8") as handle:
-            if write_header:
-                handle.write("\t".join(columns) + "\n")
-            handle.write("\t".join(_format_cell(row.get(column, "")) for column in columns) + "\n")
-
-
-def _format_cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
-
-
-def checkpoint_paths(run_dir: Path) -> list[Path]:
-    """Step checkpoints of a run, oldest first."""
-    return sorted((run_dir / "checkpoints").glob("step-*.pt"))
-
-
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
-    """Load a checkpoint written by :func:`train` (trusted file of our own run: full unpickling)."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is a user-facing error
-        raise ProtsteerError(f"cannot read checkpoint: {err}", path) from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ProtsteerError("not a protsteer training checkpoint", path)
-    return state
-
-
-def collect_outputs(
-    model: torch.nn.Module,
-    dataset: Dataset,
-    collate: Callable[[list], Any],
-    prepare: Callable[[Any, torch.device], tuple[torch.Tensor, torch.Tensor]],
-    device: torch.device,
-    *,
-    batch_size: int,
-    workers: int = 0,
-    amp: torch.dtype | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``model`` in eval mode over ``dataset`` in order (validation, evaluation).
-
-    ``collate`` builds a batch from items (in DataLoader workers), ``prepare(batch, device)`` turns it into
-    ``(inputs, targets)`` on ``device``; ``amp`` is the autocast dtype (``None``: float32). Returns
-    ``(logits [N, K] float32 CPU, targets [N] CPU)``.
-    """
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        collate_fn=collate,
-        num_workers=workers,
-        generator=torch.Generator().manual_seed(0),  # leaves the global RNG alone
-    )
-    was_training = model.training
-    model.eval()
-    all_logits, all_targets = [], []
-    with torch.no_grad():
-        for batch in loader:
-            inputs, targets = prepare(batch, device)
-            with autocast(device, amp):
-                logits = model(inputs)
-            all_logits.append(logits.float().cpu())
-            all_targets.append(targets.cpu())
-    model.train(was_training)
-    if not all_logits:
-        raise ProtsteerError("nothing to evaluate: the dataset is empty")
-    return torch.cat(all_logits), torch.cat(all_targets)
-
-
-def export_weights(
-    checkpoint: Path, path: Path, metadata: dict | None = None, run_dir: Path | None = None
-) -> str:
-    """Write the model of a run checkpoint (``best.pt`` or a step checkpoint) as a weights-only file.
-
-    Uses :func:`protsteer.io.weights.save_weights`; the task's ``describe()`` stored in the checkpoint must
-    hold ``labels``, ``voxel_spec`` and ``read_policy``. The metadata records the training description, the
-    step and the validation metrics of that step (from ``best.pt``, or from ``run_dir``'s metrics log for
-    a step checkpoint; ``None`` when the step was not validated), updated with ``metadata``.
-    Returns the sha256 (hex).
-    """
-    return export_ensemble_weights([(checkpoint, run_dir)], path, metadata)
-
-
-def export_ensemble_weights(
-    sources: Sequence[tuple[Path, Path | None] | str | Path], path: Path, metadata: dict | None = None
-) -> str:
-    """Write one weights file from one or several sources.
-
-    A source is a ``(checkpoint, run_dir or None)`` pair of a training run, or an existing weights file (a
-    registered name such as ``propensity-v3``, or a path). One source: its network as it is. Several: an
-    :class:`protsteer.networks.EnsembleNetwork` of their networks (mean of the class probabilities), whose
-    metadata lists every member's provenance under ``"members"``. The sources must agree on task, labels,
-    voxel spec and read policy (the input and output the ensemble shares). Returns the sha256 (hex).
-    """
-    from protsteer.io.weights import save_weights
-
-    members = [
-        _export_member(*source) if isinstance(source, tuple) else _weights_member(source)
-        for source in sources
-    ]
-    if not members:
-        raise ProtsteerError("nothing to export: no checkpoint given")
-    first = members[0]
-    for member in members[1:]:
-        for key in ("task", "labels", "voxel_spec", "read_policy"):
-            if member[key] != first[key]:
-                raise ProtsteerError(
-                    f"cannot ensemble: its {key} differs from that of {first['source']}", member["source"]
-                )
-    if len(members) == 1:
-        network, state_dict, provenance = first["network"], first["state_dict"], first["provenance"]
-    else:
-        networks, state_dict = [], {}
-        for member in members:  # an ensemble among the sources contributes its members (no nesting)
-            nested = member["network"]["arch"] == "ensemble"
-            parts = member["network"]["members"] if nested else [member["network"]]
-            for index, part in enumerate(parts):
-                prefix = f"members.{index}." if nested else ""
-                state_dict.update(
-                    {
-                        f"members.{len(networks)}.{key[len(prefix) :]}": tensor
-                        for key, tensor in member["state_dict"].items()
-                        if key.startswith(prefix)
-                    }
-                )
-                networks.append(part)
-        network = {
-            "arch": "ensemble",
-            "in_channels": first["network"]["in_channels"],
-            "n_outputs": first["network"]["n_outputs"],
-            "members": networks,
-        }
-        provenance = {"members": [member["provenance"] for member in members]}
-    return save_weights(
-        path,
-        network_config=network,
-        state_dict=state_dict,
-        task=first["task"],
-        labels=first["labels"],
-        voxel_spec=first["voxel_spec"],
-        read_policy=first["read_policy"],
-        metadata={**provenance, **(metadata or {})},
-    )
-
-
-def _export_member(checkpoint: Path, run_dir: Path | None) -> dict:
-    """What a weights file needs from one run checkpoint: network, state dict, task, labels, voxel spec,
-    read policy, and provenance (training description, step, val metrics of that step)."""
-    state = load_checkpoint(checkpoint)
-    describe = state.get("describe") or {}
-    missing = [key for key in ("labels", "voxel_spec", "read_policy") if key not in describe]
-    if missing or state.get("network") is None:
-        raise ProtsteerError(f"checkpoint lacks {missing or ['network']} for a weights file", checkpoint)
-    val_metrics = state.get("metrics")
-    if val_metrics is None and run_dir is not None:
-        rows = [row for row in MetricsLog(run_dir).rows() if row["step"] == state["step"]]
-        val_metrics = rows[-1] if rows else None
-    average = state.get("ema")
-    provenance = {"training": describe, "step": state["step"], "val_metrics": val_metrics}
-    if average:
-        provenance["weight_average"] = {"decay": average["decay"], "updates": average["updates"]}
-    return {
-        "source": str(checkpoint),
-        "network": state["network"],
-        "state_dict": state["model"] if not average else average["model"],
-        "task": state["task"],
-        "labels": list(describe["labels"]),
-        "voxel_spec": describe["voxel_spec"],
-        "read_policy": describe["read_policy"],
-        "provenance": provenance,
-    }
-
-
-def _weights_member(name_or_path: str | Path) -> dict:
-    """The same as :func:`_export_member` for a verified weights file; its provenance is the file's
-    metadata plus its name and sha256."""
-    from protsteer.io.weights import read_weights_file
-
-    payload, file_path, name, digest = read_weights_file(name_or_path)
-    return {
-        "source": str(file_path),
-        "network": payload["network"],
-        "state_dict": payload["state_dict"],
-        "task": payload["task"],
-        "labels": list(payload["labels"]),
-        "voxel_spec": payload["voxel_spec"],
-        "read_policy": payload["read_policy"],
-        "provenance": {"weights": name, "sha256": digest, **payload["metadata"]},
-    }
 
 
 def _lr_scheduler(

@@ -31,7 +31,7 @@ from protsteer.tasks.cath.metrics import majority_class
 from protsteer.tasks.cath.records import DomainSet
 from protsteer.tasks.cath.summary import CathEvaluation, constant_prediction, deduplicate
 from protsteer.tasks.cath.task import DomainAtomsDataset, collate_domains, domain_grids
-from protsteer.tasks.training import collect_outputs
+from protsteer.tasks.collect import collect_outputs
 from protsteer.voxel import VoxelSpec
 
 logger = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from protsteer.io.weights import LoadedWeights
 from protsteer.so3 import orientation_set
 from protsteer.structure.policy import ReadPolicy
 from protsteer.structure.residues import AMINO_ACIDS
+from protsteer.tasks.collect import collect_outputs
 from protsteer.tasks.precision import autocast_dtype
 from protsteer.tasks.propensity.data import EnvironmentDataset, collate_environments, spread_subset
 from protsteer.tasks.propensity.metrics import (
@@ -34,7 +35,6 @@ from protsteer.tasks.propensity.metrics import (
     per_residue_correct,
 )
 from protsteer.tasks.propensity.task import PropensityData, environment_grids, load_split
-from protsteer.tasks.training import collect_outputs
 
 logger = logging.getLogger(__name__)
 

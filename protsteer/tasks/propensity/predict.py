@@ -87,7 +87,7 @@ def run_predict(
     settings = {"tasks": list(tasks), "write_structure": structure_score if write_structure else None}
     cath = None
     if "cath" in tasks:
-        from protsteer.tasks.training import resolve_device
+        from protsteer.tasks.device import resolve_device
 
         cath_table, cath_columns, cath = load_cath_predictor(
             resolve_device(request.device), domains, cath_weights, request.orientations, request.frame

@@ -27,6 +27,7 @@ from protsteer.io.tables import Column
 from protsteer.io.weights import LoadedWeights, load_weights
 from protsteer.models import DEFAULT_WEIGHTS
 from protsteer.structure import AMINO_ACIDS, ReadPolicy, ResidueTable
+from protsteer.tasks.device import resolve_device
 from protsteer.tasks.precision import autocast_dtype
 from protsteer.tasks.propensity.inference import (
     BatchedPredictor,
@@ -36,7 +37,6 @@ from protsteer.tasks.propensity.inference import (
     default_workers,
     prepared_inputs,
 )
-from protsteer.tasks.training import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 #: cache: propensity-v3 runs 75 residues/s at 16 against 57 at 64 (2 cores; propensity-v2 351 against 407).
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 512}
 INFERENCE_PRECISIONS = ("fp32", "bf16", "fp16")
-
 
 
 @dataclass
