@@ -9,7 +9,7 @@
 #
 # then run, from the repository root there, `bash benchmarks/gpu_session.sh BUDGET_SECONDS` with
 # OUT set to the folder whose files come back. Results: OUT/session.log (everything printed),
-# OUT/predict_speed.json, OUT/train_speed.json, OUT/<run>.tar.gz (see gpu_train_burst.py).
+# OUT/predict_speed.json, OUT/train_speed-N.json (one per voxel channel set), OUT/<run>.tar.gz (see gpu_train_burst.py).
 # The training runs are given as arguments after the budget, e.g. 'fine={"input_downsample": false}'.
 # BURST_ARGS (environment) adds options of gpu_train_burst.py for every run, e.g. BURST_ARGS='--ema-decay 0.999'.
 set -u

@@ -37,20 +37,27 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def probe(args: argparse.Namespace, runs: dict[str, dict], archs: dict[str, str]) -> dict[str, float]:
-    """GPU samples/s of each run's network alone (``archs[name]``: steerable or plain), via train_speed."""
-    out = args.out / "train_speed.json"
-    command = [sys.executable, str(REPO / "benchmarks" / "train_speed.py"), "--data", str(args.data)]
-    command += ["--cache", str(args.cache), "--device", args.device, "--amp", args.amp, "--json", str(out)]
-    command += ["--batch-size", str(args.batch_size), "--steps", "6"]
-    for name, options in runs.items():
-        command += ["--arch", f"{archs[name]}:small:" + json.dumps(options)]
-    subprocess.run(command, check=True)
+def probe(
+    args: argparse.Namespace, runs: dict[str, dict], archs: dict[str, str], channels: dict[str, str | None]
+) -> dict[str, float]:
+    """GPU samples/s of each run's network alone (``archs[name]``: steerable or plain) on its own voxel
+    channels (``channels[name]``, None: the default spec), via train_speed: one call per channel set."""
     rates = {}
-    for name, result in zip(runs, json.loads(out.read_text()), strict=True):
-        shares = result["shares"]
-        rates[name] = result["samples_per_s"] / max(shares["voxelize"] + shares["network"], 1e-6)
-    return rates
+    for index, channel_set in enumerate(dict.fromkeys(channels.values())):
+        names = [name for name in runs if channels[name] == channel_set]
+        out = args.out / f"train_speed-{index}.json"
+        command = [sys.executable, str(REPO / "benchmarks" / "train_speed.py"), "--data", str(args.data)]
+        command += ["--cache", str(args.cache), "--device", args.device, "--amp", args.amp]
+        command += ["--json", str(out)]
+        command += ["--batch-size", str(args.batch_size), "--steps", "6"]
+        command += ["--channels", channel_set] if channel_set else []
+        for name in names:
+            command += ["--arch", f"{archs[name]}:small:" + json.dumps(runs[name])]
+        subprocess.run(command, check=True)
+        for name, result in zip(names, json.loads(out.read_text()), strict=True):
+            shares = result["shares"]
+            rates[name] = result["samples_per_s"] / max(shares["voxelize"] + shares["network"], 1e-6)
+    return {name: rates[name] for name in runs}
 
 
 def main() -> None:
@@ -90,7 +97,7 @@ def main() -> None:
         channels[name] = ",".join(chosen) if isinstance(chosen, list) else chosen
     total_share = sum(shares.values())
     started = time.monotonic()
-    rates = probe(args, runs, archs)
+    rates = probe(args, runs, archs, channels)
     window = args.minutes * 60 - (time.monotonic() - started)
     processes = {}
     for name, options in runs.items():

@@ -13,6 +13,7 @@ On CUDA the "data" share is what the trainer's worker processes do in parallel (
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -41,8 +42,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="autocast (CUDA)")
+    parser.add_argument(
+        "--channels",
+        default=",".join(RESIDUE_SPEC.channels),
+        help="comma-separated voxel channels, as `train propensity --channels` (default: RESIDUE_SPEC's)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
+    channels = tuple(name.strip() for name in args.channels.split(",") if name.strip())
+    spec = dataclasses.replace(RESIDUE_SPEC, channels=channels)
     device = torch.device(args.device)
     amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
     torch.backends.cudnn.benchmark = device.type == "cuda"  # as the trainer
@@ -55,7 +63,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     store, samples = load_split(PropensityData(args.data, args.cache), args.split)
-    dataset = EnvironmentDataset(store, samples, RESIDUE_SPEC)
+    dataset = EnvironmentDataset(store, samples, spec)
     rng = np.random.default_rng(0)
     generator = torch.Generator().manual_seed(0)
     baseline = None
@@ -63,17 +71,17 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {device} (amp {args.amp}), {args.threads} thread(s), "
         f"batch {args.batch_size}, grid "
-        f"{RESIDUE_SPEC.grid_size}^3 x {RESIDUE_SPEC.n_channels} channels"
+        f"{spec.grid_size}^3 x {spec.n_channels} channels ({args.channels})"
     )
-    for spec in args.arch or ["steerable:small"]:
-        arch, _, rest = spec.partition(":")
+    for arch_spec in args.arch or ["steerable:small"]:
+        arch, _, rest = arch_spec.partition(":")
         preset, _, overrides = rest.partition(":")
         model = build_network(
             {
                 "arch": arch,
                 "preset": preset or "small",
                 **json.loads(overrides or "{}"),
-                "in_channels": RESIDUE_SPEC.n_channels,
+                "in_channels": spec.n_channels,
                 "n_outputs": 20,
             }
         ).to(device)
@@ -85,7 +93,7 @@ def main() -> None:
                 [dataset[int(i)] for i in rng.integers(len(dataset), size=args.batch_size)]
             )
             t1 = now()
-            grids, labels = environment_grids(batch, RESIDUE_SPEC, device, generator)
+            grids, labels = environment_grids(batch, spec, device, generator)
             t2 = now()
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 loss = torch.nn.functional.cross_entropy(model(grids), labels)
@@ -102,14 +110,15 @@ def main() -> None:
         split = " ".join(f"{k} {v / total:.0%}" for k, v in times.items())
         results.append(
             {
-                "arch": spec,
+                "arch": arch_spec,
+                "channels": list(spec.channels),
                 "parameters": count_parameters(model),
                 "samples_per_s": rate,
                 "shares": {k: v / total for k, v in times.items()},
             }
         )
         print(
-            f"{spec:20s} params {count_parameters(model):>9,d}  {rate:7.1f} samples/s  "
+            f"{arch_spec:20s} params {count_parameters(model):>9,d}  {rate:7.1f} samples/s  "
             f"({rate / baseline:.2f}x first)  [{split}]"
         )
     if args.json:
