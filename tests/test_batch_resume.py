@@ -197,6 +197,26 @@ def test_other_settings_are_refused_unless_overwrite(setup, tmp_path, capsys):
     assert (out / "residues.tsv").read_bytes() != reference
 
 
+def test_other_precision_is_refused(setup, tmp_path, capsys):
+    """bf16 changes the numbers: an fp32 run must not be resumed in bf16 (a silent mix of both)."""
+    weights, inputs, _ = setup
+    out = tmp_path / "out"
+    assert _predict(inputs, out, weights, "--device", "cpu") == 0
+    assert _predict(inputs, out, weights, "--device", "cpu", "--precision", "bf16") == 1
+    assert "other settings" in capsys.readouterr().err
+    assert _predict(inputs, out, weights, "--device", "cpu", "--precision", "fp16") == 0  # = fp32 on a CPU
+
+
+def test_unwritable_output_directory_is_one_line(setup, tmp_path, capsys):
+    weights, inputs, _ = setup
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    assert _predict(inputs, blocker / "out", weights) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"protsteer: error: {blocker / 'out'}: cannot write the output directory")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_changed_input_is_recomputed(setup, tmp_path):
     weights, inputs, _ = setup
     local = tmp_path / "in"

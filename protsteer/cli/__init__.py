@@ -86,4 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as err:  # a file system failure no code path turned into a ProtsteerError
+        where = f"{err.filename}: " if err.filename else ""
+        click.echo(f"protsteer: error: {where}{err.strerror or err}", err=True)
+        sys.exit(1)
     sys.exit(exit_code if isinstance(exit_code, int) else 0)

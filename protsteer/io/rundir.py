@@ -152,8 +152,12 @@ class RunDirectory:
         self.tables = list(tables)
         if self.root.exists() and not self.root.is_dir():
             raise ProtsteerError("output path exists and is not a directory", self.root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock_directory(self.root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = _lock_directory(self.root)
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise ProtsteerError(f"cannot write the output directory: {reason}", self.root) from err
         self.parts_dir = self.root / PARTS_DIR
         self.manifest_path = self.root / MANIFEST_NAME
         self.errors: list[InputError] = []

@@ -35,6 +35,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return dtype
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """The precision name of an autocast dtype: ``fp32`` (``None``), ``bf16`` or ``fp16``."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """``torch.autocast`` on ``device`` in ``dtype``, or a no-op for ``None`` (float32)."""
     if dtype is None:

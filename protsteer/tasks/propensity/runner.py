@@ -28,7 +28,7 @@ from protsteer.io.weights import LoadedWeights, load_weights
 from protsteer.models import DEFAULT_WEIGHTS
 from protsteer.structure import AMINO_ACIDS, ReadPolicy, ResidueTable
 from protsteer.tasks.device import resolve_device
-from protsteer.tasks.precision import autocast_dtype
+from protsteer.tasks.precision import autocast_dtype, precision_name
 from protsteer.tasks.propensity.inference import (
     BatchedPredictor,
     PreparedInput,
@@ -106,6 +106,7 @@ def run_propensity_batch(
         raise ProtsteerError(f"--precision must be one of {', '.join(INFERENCE_PRECISIONS)}")
     device = resolve_device(request.device)
     weights = weights or load_propensity_weights(request.weights, device)
+    amp = autocast_dtype(request.precision, device)
     batch = BatchRun(
         command,
         request.inputs,
@@ -116,6 +117,7 @@ def run_propensity_batch(
             "positions": positions,
             "orientations": request.orientations,
             "frame": request.frame,
+            "precision": precision_name(amp),  # as run on this device (fp16 on a CPU runs in fp32)
             **(settings or {}),
         },
         output=request.output,
@@ -136,7 +138,7 @@ def run_propensity_batch(
         frame=request.frame,
     )
     try:
-        return _drive(batch, request, weights, device, options, make_parts), batch
+        return _drive(batch, request, weights, device, amp, options, make_parts), batch
     finally:
         batch.close()
 
@@ -146,17 +148,19 @@ def _drive(
     request: BatchRequest,
     weights: LoadedWeights,
     device: torch.device,
+    amp: torch.dtype | None,
     options: PrepareOptions,
     make_parts: Callable[[BatchRun, PreparedInput, np.ndarray], Parts],
 ) -> BatchSummary:
-    """Read, predict and store every input of ``batch.todo``; then assemble the outputs."""
+    """Read, predict and store every input of ``batch.todo``; then assemble the outputs (``amp``: the
+    network's autocast dtype, None for float32)."""
     workers = default_workers() if request.workers is None else request.workers
     predictor = BatchedPredictor(
         weights.model,
         len(weights.labels),
         device,
         request.batch_size or DEFAULT_BATCH_SIZE[device.type],
-        autocast_dtype(request.precision, device),
+        amp,
         request.orientations,
     )
     seconds = {"read": 0.0, "environments": 0.0, "write": 0.0}
