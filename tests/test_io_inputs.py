@@ -58,6 +58,18 @@ def test_duplicates_other_format_and_same_content(tmp_path):
     assert reasons == {"d1/x.pdb.gz": "same structure name, other format", "d2/x.pdb": "identical content"}
 
 
+def test_names_equal_only_once_sanitised_are_different_structures(tmp_path):
+    _touch(tmp_path / "d" / "x \u00e9.pdb", "one")
+    _touch(tmp_path / "d" / "x \u00e8.pdb", "two")
+    _touch(tmp_path / "d" / "x_.pdb", "one")  # the same id and content as the first: a duplicate
+    found = expand_inputs([str(tmp_path)], stdin=io.StringIO())
+    ids = {f.path.name: f.structure_id for f in found.files}
+    assert ids == {"x \u00e8.pdb": "x_", "x \u00e9.pdb": "x___2"}  # sorted by path, then a counter
+    assert [(d.path.name, d.kept.name, d.reason) for d in found.duplicates] == [
+        ("x_.pdb", "x \u00e9.pdb", "identical content")
+    ]
+
+
 def test_same_file_twice_is_silently_merged(tmp_path):
     path = _touch(tmp_path / "a.pdb")
     found = expand_inputs([str(path), str(tmp_path)], stdin=io.StringIO())

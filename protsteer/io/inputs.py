@@ -186,6 +186,16 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _same_structure(kept: Path, path: Path, hashes: dict[Path, str]) -> bool:
+    """Whether ``path`` duplicates ``kept`` (two files whose ids collide): identical content, or the same
+    name in the same directory in another format (``x.pdb.gz`` beside ``x.cif``). Names that only become
+    equal when sanitised (``x é.pdb``, ``x è.pdb``) or lower-cased (``X.pdb``, ``x.pdb``) are different
+    structures."""
+    if hashes[kept] == hashes[path]:
+        return True
+    return kept.parent == path.parent and structure_stem(kept) == structure_stem(path)
+
+
 def _assign_ids(paths: list[Path]) -> tuple[list[InputFile], list[DuplicateInput]]:
     groups: dict[str, list[Path]] = {}
     for path in paths:
@@ -201,9 +211,7 @@ def _assign_ids(paths: list[Path]) -> tuple[list[InputFile], list[DuplicateInput
         hashes: dict[Path, str] = {}
         for path in group:
             hashes[path] = _file_sha256(path)
-            seen = next(
-                (p for p in representative if p.parent == path.parent or hashes[p] == hashes[path]), None
-            )
+            seen = next((p for p in representative if _same_structure(p, path, hashes)), None)
             if seen is None:
                 distinct.append(path)
                 representative[path] = path
@@ -212,8 +220,8 @@ def _assign_ids(paths: list[Path]) -> tuple[list[InputFile], list[DuplicateInput
                 reason = "identical content" if same_content else "same structure name, other format"
                 representative[path] = representative[seen]
                 duplicates.append(DuplicateInput(path=path, kept=representative[seen], reason=reason))
-        if len(distinct) == 1:
-            kept.append((distinct[0], base_id))
+        if len({path.parent for path in distinct}) == 1:  # one directory: a counter below tells them apart
+            kept.extend((path, base_id) for path in distinct)
         else:
             kept.extend((path, sanitize_id(f"{path.parent.name}__{base_id}")) for path in distinct)
     files: list[InputFile] = []
