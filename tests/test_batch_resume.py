@@ -81,10 +81,12 @@ def test_interrupted_between_inputs(setup, tmp_path, monkeypatch):
     _interrupt_on_call(monkeypatch, BatchRun, "complete", 2)
     assert _predict(inputs, out, weights) == 130
     assert not (out / "residues.tsv").exists()
+    assert json.loads((out / "run.json").read_text())["status"] == "stopped"
     monkeypatch.undo()
     assert _predict(inputs, out, weights) == 0
     assert (out / "residues.tsv").read_bytes() == reference
-    assert json.loads((out / "run.json").read_text())["summary"]["resumed"] == 1
+    record = json.loads((out / "run.json").read_text())
+    assert record["summary"]["resumed"] == 1 and record["status"] == "complete"
 
 
 def test_interrupted_between_batches(setup, tmp_path, monkeypatch):

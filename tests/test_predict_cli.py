@@ -117,6 +117,9 @@ def test_corrupt_files_are_listed_and_set_the_exit_code(tmp_path, valid_dir, wei
         )
         == 0
     )
+    only_bad = ["predict", *bad, "-o", tmp_path / "bad-out", "--weights", weights, "--workers", "0", "-q"]
+    assert run_cli(*only_bad, "--allow-partial") == 3  # nothing succeeded: never exit 0
+    assert f"see {tmp_path / 'bad-out' / 'errors.tsv'}" in capsys.readouterr().err
 
 
 def test_on_error_fail_stops_with_one_line(tmp_path, weights, capsys):

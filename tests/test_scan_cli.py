@@ -91,6 +91,16 @@ def test_positions_restrict_the_scan(setup, tmp_path):
     assert all(full[(r["resseq"], r["mt"])] == r for r in rows)
 
 
+@pytest.mark.parametrize("selection", ["A:x", "10", "A:20-10", "A:10-20,"])
+def test_malformed_positions_are_a_usage_error(setup, tmp_path, capsys, selection):
+    weights, inputs, _, _ = setup
+    out = tmp_path / "part.tsv"
+    code = run_cli("scan", inputs, "-o", out, "--weights", weights, "-q", "--positions", selection)
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert "--positions" in err and "Traceback" not in err
+
+
 def test_mutation_file_keeps_its_columns(setup, tmp_path):
     weights, inputs, residues, scan = setup
     first = next(r for r in residues if r["native_aa"] != "X")

@@ -6,13 +6,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from tqdm import tqdm
 
 from protsteer.cli.option_stack import stack_options
 from protsteer.io.batch import ON_ERROR
+
+if TYPE_CHECKING:
+    from protsteer.tasks.propensity.runner import BatchRequest
 from protsteer.io.tables import FORMATS
 from protsteer.models import DEFAULT_WEIGHTS
 
@@ -73,7 +76,11 @@ output_options = stack_options(
         show_default=True,
         help="skip: record a bad input in OUTDIR/errors.tsv and go on; fail: stop at the first one.",
     ),
-    click.option("--allow-partial", is_flag=True, help="Exit 0 even when some inputs failed."),
+    click.option(
+        "--allow-partial",
+        is_flag=True,
+        help="Exit 0 even when some inputs failed (not when every input failed).",
+    ),
     click.option(
         "--shard",
         default=None,
@@ -258,10 +265,13 @@ def request_from_options(ctx: click.Context, options: dict[str, Any], out: Path 
     )
 
 
-def finish_batch(summary, location: Path, allow_partial: bool) -> None:
-    """Print the summary line; exit with :data:`EXIT_PARTIAL` when inputs failed (unless allowed)."""
+def finish_batch(summary, request: BatchRequest, allow_partial: bool) -> None:
+    """Print the summary line; exit with :data:`EXIT_PARTIAL` when inputs failed, unless allowed and at least
+    one input succeeded."""
+    location = request.output.target or request.outdir
     click.echo(f"protsteer: {summary.line()} -> {location}", err=True)
     if summary.failed:
-        click.echo(f"protsteer: {summary.failed} input(s) failed: see errors.tsv in {location}", err=True)
-        if not allow_partial:
+        errors = request.outdir / "errors.tsv"
+        click.echo(f"protsteer: {summary.failed} input(s) failed: see {errors}", err=True)
+        if not allow_partial or summary.resumed + summary.computed == 0:
             raise SystemExit(EXIT_PARTIAL)

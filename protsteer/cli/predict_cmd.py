@@ -103,4 +103,4 @@ def predict(
         write_structure=write_structure,
         structure_score=structure_score,
     )
-    finish_batch(summary, request.outdir, options["allow_partial"])
+    finish_batch(summary, request, options["allow_partial"])

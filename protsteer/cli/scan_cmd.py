@@ -17,6 +17,20 @@ from protsteer.cli.batch_options import (
 )
 
 
+def check_selection(text: str | None) -> str | None:
+    """``--positions``: a malformed selection is a usage error at once, not one error per input."""
+    if text is None:
+        return None
+    from protsteer.errors import ProtsteerError
+    from protsteer.structure.selection import parse_residue_selection
+
+    try:
+        parse_residue_selection(text)
+    except ProtsteerError as err:
+        raise click.BadParameter(err.message) from None
+    return text
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @input_options
 @click.option(
@@ -32,6 +46,7 @@ from protsteer.cli.batch_options import (
 @click.option(
     "--positions",
     default=None,
+    callback=lambda ctx, param, text: check_selection(text),
     metavar="A:10-20,H:82A",
     help="Scan only these residues (author numbering, chain:resseq[icode], ranges).",
 )
@@ -82,4 +97,4 @@ def scan(
 
     request = request_from_options(ctx, options, out=out)
     summary = run_scan(request, positions=positions, mutations=mutations, numbering=numbering)
-    finish_batch(summary, request.output.target or request.outdir, options["allow_partial"])
+    finish_batch(summary, request, options["allow_partial"])

@@ -202,11 +202,19 @@ class BatchRun:
 
     def close(self) -> None:
         """Wait for the background writer, then release the output directory (call when the run ends, also
-        after an error: inputs already handed to :meth:`complete` are still recorded)."""
+        after an error: inputs already handed to :meth:`complete` are still recorded). A run that ends
+        before :meth:`finish` (interrupted, or stopped by an error) is marked ``"stopped"`` in run.json."""
         try:
             self.committer.close()
         finally:
-            self.rundir.close()
+            try:
+                if self.record.get("status") == "running":
+                    self.record.update(status="stopped", finished=now_utc())
+                    write_run_json(self.rundir.root, self.record)
+            except OSError as err:  # the output directory itself failed: keep the first error
+                logger.warning("cannot update run.json: %s", err)
+            finally:
+                self.rundir.close()
 
     def drain(self) -> None:
         """Wait until the background writer has stored every input handed to :meth:`complete` and collect
