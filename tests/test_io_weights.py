@@ -85,9 +85,10 @@ def test_pickled_objects_are_never_executed(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": weights_io.WEIGHTS_FORMAT, "trap": _Trap(marker)}, path)
     (tmp_path / "evil.pt.sha256").write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "  evil.pt\n")
-    with pytest.raises(ProtsteerError, match="not a weights-only"):
+    with pytest.raises(ProtsteerError, match="not a weights-only") as raised:
         weights_io.read_weights_file(path)
     assert not marker.exists()
+    assert "never unpickles" in str(raised.value) and "weights_only=False" not in str(raised.value)
 
 
 def test_wrong_format_is_refused(tmp_path):

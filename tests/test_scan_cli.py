@@ -150,6 +150,7 @@ def test_mutation_file_keeps_its_columns(setup, tmp_path):
     assert float(rows[0]["log_odds"]) == pytest.approx(reference["log_odds"], abs=1e-6)
     assert float(rows[1]["log_odds"]) == pytest.approx(reference["log_odds"], abs=1e-6)
     assert rows[2]["log_odds"] == "" and rows[3]["log_odds"] == ""
+    assert all(r["structure_id"] == "head" for r in rows)  # also on rows without a residue
     record = json.loads((tmp_path / "scored.csv.work" / "run.json").read_text())
     assert record["timing"]["residues"] == 1  # only the residue the list names was predicted
 
@@ -158,7 +159,7 @@ def test_author_numbering(setup, tmp_path):
     weights, inputs, residues, scan = setup
     first = next(r for r in residues if r["native_aa"] not in ("X", "A"))
     mutations = tmp_path / "author.txt"
-    mutations.write_text(f"mutant\nA:{first['native_aa']}{first['resseq']}A\n")
+    mutations.write_text(f"# from a ddG table\nmutant\n\nA:{first['native_aa']}{first['resseq']}A\n")
     out = tmp_path / "author.tsv"
     assert (
         run_cli(
@@ -180,6 +181,15 @@ def test_author_numbering(setup, tmp_path):
     )
     (row,) = iter_rows(out)
     assert row["scan_status"] == "ok" and row["resseq"] == str(first["resseq"])
+
+
+def test_empty_mutation_file_is_an_error(setup, tmp_path, capsys):
+    weights, inputs, _, _ = setup
+    mutations = tmp_path / "empty.txt"
+    mutations.write_text("# nothing yet\n\n")
+    out = tmp_path / "empty.tsv"
+    code = run_cli("scan", inputs / "head.pdb", "-o", out, "--weights", weights, "--mutations", mutations)
+    assert code == 1 and f"{mutations}: the mutation file lists no mutants" in capsys.readouterr().err
 
 
 def test_parse_mutant():

@@ -12,7 +12,12 @@ _TOLERANCES = {"float32": 1e-5, "float64": 1e-10}
     "--grid", "grid_size", default=15, show_default=True, help="Grid size G (voxels per side, odd)."
 )
 @click.option(
-    "--rotations", "n_continuous", default=4, show_default=True, help="Number of random continuous rotations."
+    "--rotations",
+    "n_continuous",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Number of random continuous rotations (0: the 24 rotations of the cube only).",
 )
 @click.option(
     "--dtype", type=click.Choice(sorted(_TOLERANCES)), default="float32", show_default=True, help="Precision."

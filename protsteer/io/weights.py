@@ -317,7 +317,10 @@ def _deserialise(data: bytes, path: Path) -> dict:
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        raise ProtsteerError(f"not a weights-only protsteer file: {_first_line(err)}", path) from err
+        reason = _first_line(err)
+        if reason.startswith("Weights only load failed"):  # torch goes on to advise unsafe unpickling
+            reason = "it holds Python objects besides tensors and plain data, which protsteer never unpickles"
+        raise ProtsteerError(f"not a weights-only protsteer file: {reason}", path) from err
     if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ProtsteerError(f"unsupported weights format {found!r} (expected {WEIGHTS_FORMAT!r})", path)

@@ -6,7 +6,8 @@ plain text file with one mutant per line. A mutant is ``[CHAIN:]{wt}{position}{m
 file order), e.g. ``G12V`` or ``B:G12V``; with ``numbering="author"`` the position is the author residue
 number with an optional insertion code (``H:G100AV`` = residue 100A of chain H), as in most ddG tables.
 Optional columns: ``chain`` (used when the mutant has no ``CHAIN:`` prefix) and ``structure_id`` (the row
-applies only to that input). Every input column is kept in the output; scan columns whose names clash with
+applies only to that input). In a plain text file, blank lines and lines starting with ``#`` are skipped.
+Every input column is kept in the output; scan columns whose names clash with
 input columns are prefixed ``scan_``, and ``scan_status`` says what happened to the row: ``ok``,
 ``wt_mismatch`` (the structure has another residue there; scores are still given for the structure's
 residue), ``not_found``, ``ambiguous_chain``, ``invalid_mutant``, ``unknown_native``.
@@ -88,10 +89,15 @@ def read_mutation_list(path: str | Path) -> MutationList:
         candidates = [c for c in _MUTANT_COLUMNS if c in columns] or (columns if len(columns) == 1 else [])
         if not candidates:
             raise ProtsteerError(f"no 'mutant' column (columns: {', '.join(columns) or 'none'})", path)
+        if not rows:
+            raise ProtsteerError("the mutation table has no rows", path)
         return MutationList(columns, rows, candidates[0])
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]  # as @lists: comments, blanks
     if lines and lines[0].lower() in _MUTANT_COLUMNS:
         lines = lines[1:]
+    if not lines:
+        raise ProtsteerError("the mutation file lists no mutants", path)
     return MutationList(["mutant"], [{"mutant": line} for line in lines], "mutant")
 
 
@@ -106,6 +112,7 @@ def mutation_rows(
     native = native_index(residues)
     for source, mutation, status, row in _located(mutations, residues, numbering):
         record: dict = dict(source)
+        record[scan_names[0]] = residues.structure_id  # SCAN_COLUMNS[0]: which input, also when not found
         if row is not None:
             if native[row] < 0:
                 status = "unknown_native"
