@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -110,7 +111,7 @@ def test_domains_file_errors(tmp_path):
         read_domains_file(path)
 
 
-def test_load_predictor_from_weights_file(shared_data, model, tmp_path):
+def test_load_predictor_from_weights_file(shared_data, model, tmp_path, caplog):
     weights = tmp_path / "cath-test.pt"
     save_weights(
         weights,
@@ -130,6 +131,23 @@ def test_load_predictor_from_weights_file(shared_data, model, tmp_path):
     assert len(rows) == 2
     reference = predict_domains(structure, model, LABELS, SPEC)
     assert rows[0]["p_pred"] == pytest.approx(reference[0]["p_pred"], abs=1e-6)
+
+    domains_file = tmp_path / "domains.tsv"
+    domains_file.write_text(
+        "structure_id\tchain\tdomain_id\tsegments\n1rgc\tA\tA01\tA:1-50\n1rgc\tA\tBAD\tA:500-600\n"
+    )
+    with_domains = load_predictor(str(weights), "cpu", domains_file)
+    with caplog.at_level(logging.WARNING, logger="protsteer.tasks.cath.predict"):
+        rows = with_domains(structure, "1rgc.pdb.gz")
+        assert (
+            with_domains(
+                read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz", structure_id="x"), "x.pdb"
+            )
+            == []
+        )
+    assert [row["domain_id"] for row in rows] == ["A01"]  # the bad row does not cost the input its others
+    assert "1rgc.pdb.gz: cath: domain BAD skipped: " in caplog.text
+    assert "x.pdb: cath: no domains of 'x' in the domains file" in caplog.text
 
 
 def test_orientation_averaging_is_the_mean_probability(shared_data, model):

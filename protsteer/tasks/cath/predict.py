@@ -267,7 +267,7 @@ class CathPredictor:
     def __call__(self, structure: ParsedStructure, file: str) -> list[dict[str, Any]]:
         user = None
         if self.domains is not None:
-            user = self.domains.get(structure.structure_id)
+            user = self._matching_domains(structure, file)
             if not user:
                 return []
         try:
@@ -283,6 +283,24 @@ class CathPredictor:
             )
         except ProtsteerError as err:
             raise ProtsteerError(f"cath: {err.message}", file) from err
+
+
+    def _matching_domains(self, structure: ParsedStructure, file: str) -> list[UserDomain]:
+        """The domains file's domains of ``structure`` whose segments match residues; the others are
+        skipped with a warning (the residue tables and the other domains of the input are kept)."""
+        listed = (self.domains or {}).get(structure.structure_id, [])
+        if not listed:
+            logger.warning("%s: cath: no domains of %r in the domains file", file, structure.structure_id)
+        kept = []
+        for domain in listed:
+            try:
+                for model in structure.model_numbers:
+                    domain_mask(structure, domain.segments, model=int(model))
+            except ProtsteerError as err:
+                logger.warning("%s: cath: domain %s skipped: %s", file, domain.domain_id, err.message)
+                continue
+            kept.append(domain)
+        return kept
 
 
 def load_predictor(
