@@ -183,6 +183,20 @@ def test_author_numbering(setup, tmp_path):
     assert row["scan_status"] == "ok" and row["resseq"] == str(first["resseq"])
 
 
+def test_options_that_do_not_apply_are_usage_errors(setup, tmp_path, capsys):
+    weights, inputs, _, _ = setup
+    base = ["scan", inputs / "head.pdb", "--weights", weights, "-q"]
+    assert run_cli(*base, "-o", tmp_path / "a.tsv", "--numbering", "author") == 2
+    assert "--numbering only applies with --mutations" in capsys.readouterr().err
+    assert run_cli(*base, "-o", tmp_path / "scan.xlsx") == 2 and not (tmp_path / "scan.xlsx").exists()
+    assert "cannot write a .xlsx table" in capsys.readouterr().err
+    predict = ["predict", inputs / "head.pdb", "-o", tmp_path / "p", "--weights", weights, "-q"]
+    assert run_cli(*predict, "--structure-score", "entropy") == 2
+    assert "--structure-score only applies with --write-structure" in capsys.readouterr().err
+    assert run_cli(*predict, "--cath-weights", "cath-v2") == 1
+    assert "--cath-weights only applies with --tasks cath" in capsys.readouterr().err
+
+
 def test_empty_mutation_file_is_an_error(setup, tmp_path, capsys):
     weights, inputs, _, _ = setup
     mutations = tmp_path / "empty.txt"

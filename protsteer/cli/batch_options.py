@@ -22,6 +22,8 @@ from protsteer.models import DEFAULT_WEIGHTS
 #: exit code when some inputs failed (and --allow-partial was not given)
 EXIT_PARTIAL = 3
 TABLE_SUFFIXES = (".tsv", ".csv", ".jsonl", ".parquet")
+#: table suffixes protsteer does not write: `-o scan.xlsx` is an error, not a directory of that name
+OTHER_TABLE_SUFFIXES = (".xlsx", ".xls", ".ods", ".txt", ".tab", ".json", ".gz")
 
 
 def split_columns(value: str | None) -> tuple[str, ...]:
@@ -36,8 +38,8 @@ input_options = stack_options(
         multiple=True,
         metavar="GLOB",
         help="In directories, only files matching GLOB (repeatable; default: structure "
-        "suffixes .pdb .ent .cif .mmcif and .gz). A GLOB with '/' matches the path below "
-        "the directory.",
+        "suffixes .pdb .ent .cif .mmcif .mcif .pdbx .mmjson, each also .gz). A GLOB with '/' "
+        "matches the path below the directory.",
     ),
     click.option(
         "--exclude", multiple=True, metavar="GLOB", help="In directories, skip files matching GLOB."
@@ -234,6 +236,10 @@ def request_from_options(ctx: click.Context, options: dict[str, Any], out: Path 
     setup_logging(options["quiet"], options["verbose"], options["log_file"])
     fmt, target = options["fmt"], None
     outdir = options.get("outdir") or out
+    if out is not None and out.suffix.lower() in OTHER_TABLE_SUFFIXES and not out.is_dir():
+        raise click.UsageError(
+            f"cannot write a {out.suffix} table ({out}): use {', '.join(TABLE_SUFFIXES)} or a directory"
+        )
     if out is not None and out.suffix.lower() in TABLE_SUFFIXES:
         target, outdir = out, out.with_name(out.name + ".work")
         implied = format_from_path(out)
@@ -263,6 +269,11 @@ def request_from_options(ctx: click.Context, options: dict[str, Any], out: Path 
         progress=not options["quiet"],
         arguments=dict(ctx.params),
     )
+
+
+def given_on_command_line(ctx: click.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` (its parameter name) rather than taking its default."""
+    return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
 
 
 def finish_batch(summary, request: BatchRequest, allow_partial: bool) -> None:

@@ -8,6 +8,7 @@ import click
 
 from protsteer.cli.batch_options import (
     finish_batch,
+    given_on_command_line,
     input_options,
     logging_options,
     output_options,
@@ -94,6 +95,8 @@ def predict(
     """
     from protsteer.tasks.propensity.predict import parse_tasks, run_predict
 
+    if not write_structure and given_on_command_line(ctx, "structure_score"):
+        raise click.UsageError("--structure-score only applies with --write-structure")
     request = request_from_options(ctx, options)
     summary = run_predict(
         request,

@@ -8,6 +8,7 @@ import click
 
 from protsteer.cli.batch_options import (
     finish_batch,
+    given_on_command_line,
     input_options,
     logging_options,
     output_options,
@@ -95,6 +96,8 @@ def scan(
     """
     from protsteer.tasks.propensity.scan import run_scan
 
+    if mutations is None and given_on_command_line(ctx, "numbering"):
+        raise click.UsageError("--numbering only applies with --mutations")
     request = request_from_options(ctx, options, out=out)
     summary = run_scan(request, positions=positions, mutations=mutations, numbering=numbering)
     finish_batch(summary, request, options["allow_partial"])

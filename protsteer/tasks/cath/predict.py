@@ -284,7 +284,6 @@ class CathPredictor:
         except ProtsteerError as err:
             raise ProtsteerError(f"cath: {err.message}", file) from err
 
-
     def _matching_domains(self, structure: ParsedStructure, file: str) -> list[UserDomain]:
         """The domains file's domains of ``structure`` whose segments match residues; the others are
         skipped with a warning (the residue tables and the other domains of the input are kept)."""

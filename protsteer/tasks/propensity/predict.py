@@ -81,6 +81,8 @@ def run_predict(
         raise ProtsteerError(f"--structure-score must be one of {', '.join(STRUCTURE_SCORES)}")
     if domains is not None and "cath" not in tasks:
         raise ProtsteerError("--domains only applies with --tasks cath")
+    if cath_weights is not None and "cath" not in tasks:
+        raise ProtsteerError("--cath-weights only applies with --tasks cath")
     if "propensity" not in tasks:
         raise ProtsteerError("--tasks: propensity is required (CATH runs alongside it)")
     tables = {RESIDUES_TABLE: RESIDUE_COLUMNS}
