@@ -56,6 +56,19 @@ def test_summary_of_a_directory(tmp_path, capsys):
     assert metallo["n_residues"] == str(read_structure(DATA / "strontium__1G1J.pdb.gz").n_residues)
 
 
+def test_duplicates_are_skipped_with_a_warning(tmp_path, capsys):
+    source = next(DATA.glob("*.pdb.gz"))
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(source, tmp_path / folder / source.name)
+    code, out, err = run_main(["inspect", str(tmp_path)], capsys)
+    assert code == 0 and len(parse_tsv(out)) == 1
+    assert err == (
+        f"protsteer: warning: {tmp_path / 'b' / source.name}: duplicate of {tmp_path / 'a' / source.name}"
+        " (identical content), skipped\n"
+    )
+
+
 def test_bad_files_are_reported_and_the_others_continue(tmp_path, capsys):
     good = tmp_path / "good.pdb.gz"
     shutil.copy(DATA / "1LVE.pdb.gz", good)

@@ -167,6 +167,12 @@ def _sources(inputs: tuple[str, ...], failures: list[str]) -> Iterator[tuple[Pat
         found = expand_inputs([spec])
         for missing in found.missing:
             _report(f"{missing}: no such file or directory", failures)
+        for duplicate in found.duplicates:  # skipped as predict skips them, but never silently
+            click.echo(
+                f"protsteer: warning: {duplicate.path}: duplicate of {duplicate.kept} ({duplicate.reason}),"
+                " skipped",
+                err=True,
+            )
         if Path(spec).is_dir() and not found.files:
             _report(f"{spec}: no structure files found in directory", failures)
         for item in found.files:
