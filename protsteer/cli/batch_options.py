@@ -13,11 +13,11 @@ from tqdm import tqdm
 
 from protsteer.cli.option_stack import stack_options
 from protsteer.io.batch import ON_ERROR
+from protsteer.io.tables import FORMATS
+from protsteer.models import DEFAULT_WEIGHTS
 
 if TYPE_CHECKING:
     from protsteer.tasks.propensity.runner import BatchRequest
-from protsteer.io.tables import FORMATS
-from protsteer.models import DEFAULT_WEIGHTS
 
 #: exit code when some inputs failed (and --allow-partial was not given)
 EXIT_PARTIAL = 3

@@ -18,7 +18,7 @@ from protsteer.cli.batch_options import (
 )
 
 
-def check_selection(text: str | None) -> str | None:
+def check_selection(ctx: click.Context, param: click.Parameter, text: str | None) -> str | None:
     """``--positions``: a malformed selection is a usage error at once, not one error per input."""
     if text is None:
         return None
@@ -47,7 +47,7 @@ def check_selection(text: str | None) -> str | None:
 @click.option(
     "--positions",
     default=None,
-    callback=lambda ctx, param, text: check_selection(text),
+    callback=check_selection,
     metavar="A:10-20,H:82A",
     help="Scan only these residues (author numbering, chain:resseq[icode], ranges).",
 )
