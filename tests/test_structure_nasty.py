@@ -384,3 +384,18 @@ def test_d_amino_acids_and_free_amino_acid_ligands():
     assert parsed.residues.flags[2] == "nonstandard:DVA;unknown;d_amino_acid;hetatm"
     assert parsed.residues.flags[3] == "hetatm;missing_sidechain;chain_break;unlinked"
     assert parsed.residues.flags[:2].tolist() == ["", ""]
+
+
+def test_mmcif_residue_without_any_sequence_number_is_a_one_line_error(tmp_path):
+    structure = gemmi.read_pdb_string(pdb_text(chain_of(2)).decode())
+    structure.setup_entities()
+    document = structure.make_mmcif_document()
+    for tag in ("_atom_site.auth_seq_id", "_atom_site.label_seq_id"):
+        column = document.sole_block().find_values(tag)
+        for row in range(len(column)):
+            column[row] = "?"
+    path = tmp_path / "unnumbered.cif"
+    path.write_text(document.as_string())
+    with pytest.raises(ProtsteerError, match="has no sequence number") as raised:
+        read_structure(path)
+    assert "\n" not in str(raised.value) and "unnumbered.cif" in str(raised.value)

@@ -224,7 +224,9 @@ def setup_logging(quiet: bool, verbose: int, log_file: Path | None) -> None:
     root.setLevel(min(levels))
 
 
-def request_from_options(ctx: click.Context, options: dict[str, Any], out: Path | None = None):
+def request_from_options(
+    ctx: click.Context, options: dict[str, Any], out: Path | None = None
+) -> BatchRequest:
     """A :class:`~protsteer.tasks.propensity.runner.BatchRequest` from the shared options (and sets up
     logging). ``out``: a table path (suffix .tsv/.csv/.jsonl/.parquet: the merged table goes there, work
     files to ``OUT.work/``) or a directory; default ``options["outdir"]``."""
@@ -236,6 +238,8 @@ def request_from_options(ctx: click.Context, options: dict[str, Any], out: Path 
     setup_logging(options["quiet"], options["verbose"], options["log_file"])
     fmt, target = options["fmt"], None
     outdir = options.get("outdir") or out
+    if outdir is None:
+        raise click.UsageError("missing the output: -o/--out")
     if out is not None and out.suffix.lower() in OTHER_TABLE_SUFFIXES and not out.is_dir():
         raise click.UsageError(
             f"cannot write a {out.suffix} table ({out}): use {', '.join(TABLE_SUFFIXES)} or a directory"

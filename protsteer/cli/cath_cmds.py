@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from protsteer.cli.training_options import (
 )
 from protsteer.errors import ProtsteerError
 from protsteer.models import DEFAULT_WEIGHTS
+
+if TYPE_CHECKING:
+    from protsteer.tasks.cath.records import DomainSet
 
 _DATA_HELP = (
     "tsv: data directory holding cath/domains.tsv (or the tsv); npz: the paper's cath_10arch_ca.npz; "
@@ -248,8 +252,8 @@ def evaluate_cath(
         torch.set_num_threads(threads)
     target = resolve_device(device)
     evaluations = {}
-    loaded_sets: dict[str, object] = {}
-    records = None
+    loaded_sets: dict[str, DomainSet] = {}
+    records: DomainSet | None = None
     loaded = [load_weights(weights_name, device=target) for weights_name in weights_list]
     for name, weights in zip(distinct_weight_names(loaded), loaded, strict=True):
         if weights.task != "cath":
@@ -278,6 +282,7 @@ def evaluate_cath(
             orientations,
             frame,
         )
+    assert records is not None  # read with the first weights
     first = next(iter(evaluations.values()))
     evaluations[MAJORITY] = majority_baseline(first, records.split("train"))
     out_dir = out_dir or Path(f"eval-cath-{split}")

@@ -13,6 +13,7 @@ from protsteer.errors import ProtsteerError
 from protsteer.io.inputs import expand_inputs
 from protsteer.io.tables import Column, write_table
 from protsteer.structure import RESIDUE_COLUMNS, ReadPolicy, read_structure
+from protsteer.structure.policy import ModelPolicy
 from protsteer.structure.summary import SUMMARY_COLUMNS, SUMMARY_INT_COLUMNS, summarize
 
 _RESIDUE_INT_COLUMNS = frozenset({"model", "resseq", "seq_index"})
@@ -21,9 +22,11 @@ _TSV_UNSAFE = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _model_choice(value: str) -> str | int:
-    if value in ("first", "all"):
-        return value
+def _model_choice(value: str) -> ModelPolicy:
+    if value == "first":
+        return "first"
+    if value == "all":
+        return "all"
     try:
         return int(value)
     except ValueError as err:

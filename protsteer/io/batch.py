@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,7 @@ class BatchRun:
         specs: Sequence[str],
         *,
         outdir: str | Path,
-        tables: dict[str, Sequence[Column]],
+        tables: Mapping[str, Sequence[Column]],
         settings: dict[str, Any],
         output: OutputOptions | None = None,
         arguments: dict[str, Any] | None = None,
@@ -256,7 +256,7 @@ class BatchRun:
 def write_outputs(
     outdir: Path,
     sources: Sequence[tuple[Path, CompletedInput]],
-    selected: dict[str, Sequence[Column]],
+    selected: Mapping[str, Sequence[Column]],
     output: OutputOptions,
 ) -> list[str]:
     """Write the final tables (``{table: columns to write}``) of ``sources`` (in order) into ``outdir``;

@@ -73,7 +73,7 @@ def merge_runs(
         elif comparable != reference:
             raise ProtsteerError("was produced with other settings than the first directory", directory)
         shards.append(settings.get("shard"))
-        for structure_id, record in sorted(completed.items()):
+        for structure_id, completed_input in sorted(completed.items()):
             if structure_id in chosen:
                 summary.duplicates.append(structure_id)
                 logger.warning(
@@ -83,14 +83,15 @@ def merge_runs(
                     chosen[structure_id][0],
                 )
                 continue
-            chosen[structure_id] = (directory, record)
+            chosen[structure_id] = (directory, completed_input)
     summary.missing_shards = _missing_shards(shards)
     if summary.missing_shards and not allow_partial:
         raise ProtsteerError(
             f"shards {', '.join(map(str, summary.missing_shards))} are missing "
             "(merge them too, or pass --allow-partial)"
         )
-    tables = {
+    assert reference is not None  # there is at least one directory
+    tables: dict[str, Sequence[Column]] = {
         name: [Column(column, kind) for column, kind in columns]
         for name, columns in reference.get("tables", {}).items()
     }
@@ -112,16 +113,16 @@ def merge_runs(
     )
     summary.errors = len(errors)
     write_table(out / ERRORS_NAME, ERROR_COLUMNS, errors, "tsv")
-    record = base_record("merge", arguments or {})
+    run_record = base_record("merge", arguments or {})
     inputs = [{"file": r.file, "structure_id": r.structure_id, "sha256": r.sha256} for _, r in ordered]
-    record.update(
+    run_record.update(
         finished=now_utc(),
         sources=[str(d) for d in directories],
         settings=reference,
         summary=summary.__dict__,
         inputs=inputs,
     )
-    write_run_json(out, record)
+    write_run_json(out, run_record)
     return summary
 
 

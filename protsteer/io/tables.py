@@ -18,9 +18,10 @@ import json
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from protsteer.errors import ProtsteerError
 from protsteer.io.atomic import atomic_open
@@ -135,11 +136,13 @@ class TableWriter:
         self.fmt = check_format(fmt or format_from_path(path))
         self.n_rows = 0
         self._names = [column.name for column in self.columns]
-        self._context = atomic_open(self.path, "wb", sync_directory=sync_directory)
+        self._context: AbstractContextManager[IO[Any]] | None = atomic_open(
+            self.path, "wb", sync_directory=sync_directory
+        )
         self._handle = self._context.__enter__()
         self._buffer: list[list[Any]] = []
-        self._parquet_writer = None
-        self._csv = None
+        self._parquet_writer: Any = None  # pyarrow.parquet.ParquetWriter (pyarrow is optional)
+        self._csv: Any = None  # csv writer for fmt "csv"
         # tsv fast path: one %-format per row (%.6g formats a float exactly like f"{value:.6g}")
         specs = {"str": "%s", "int": "%d", "float": f"%.{FLOAT_DIGITS}g"}
         self._line_format = "\t".join(specs[c.kind] for c in self.columns) + "\n"
@@ -194,7 +197,7 @@ class TableWriter:
             self._text.write("\t".join(cells) + "\n")
         elif self.fmt == "csv":
             self.n_rows += 1
-            self._csv.writerow(cells)
+            self._write_text_row(cells)
         else:
             self.write_row([_parse_cell(cell, c.kind) for cell, c in zip(cells, self.columns, strict=True)])
 

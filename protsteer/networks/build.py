@@ -8,19 +8,20 @@ from typing import Any
 from torch import nn
 
 from protsteer.errors import ProtsteerError
+from protsteer.networks.config import ConfiguredNetwork
 from protsteer.networks.ensemble import EnsembleNetwork
 from protsteer.networks.plain import PlainCNN3d
 from protsteer.networks.steerable import SteerableCNN
 
 #: ``config["arch"]`` -> network class
-ARCHITECTURES: dict[str, type[nn.Module]] = {
+ARCHITECTURES: dict[str, type[ConfiguredNetwork]] = {
     "steerable": SteerableCNN,
     "plain": PlainCNN3d,
     "ensemble": EnsembleNetwork,
 }
 
 
-def build_network(config: Mapping[str, Any]) -> nn.Module:
+def build_network(config: Mapping[str, Any]) -> ConfiguredNetwork:
     """Rebuild a network from ``module.config`` (needs ``"arch"``, ``"in_channels"``, ``"n_outputs"``).
 
     Raises:

@@ -11,7 +11,16 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from torch import nn
+
 from protsteer.errors import ProtsteerError
+
+
+class ConfiguredNetwork(nn.Module):
+    """A network that carries its own ``config`` (the dict :func:`protsteer.networks.build_network`
+    rebuilds it from)."""
+
+    config: dict[str, Any]
 
 
 def resolve_config(

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from protsteer.errors import ProtsteerError
+from protsteer.networks.config import ConfiguredNetwork
 
 
-class EnsembleNetwork(nn.Module):
+class EnsembleNetwork(ConfiguredNetwork):
     """Mean of the members' class probabilities: ``[B, in_channels, X, Y, Z]`` -> ``[B, n_outputs]``.
 
     The output is the log of the mean probability (a valid logit vector: its softmax is the mean of the
@@ -45,12 +46,13 @@ class EnsembleNetwork(nn.Module):
                 )
             if member.get("arch") == "ensemble":
                 raise ProtsteerError("ensemble members cannot be ensembles themselves")
-        self.members = nn.ModuleList(build_network(member) for member in members)
+        built = [build_network(member) for member in members]
+        self.members = nn.ModuleList(built)
         self.config = {
             "arch": "ensemble",
             "in_channels": int(in_channels),
             "n_outputs": int(n_outputs),
-            "members": [dict(member.config) for member in self.members],
+            "members": [dict(member.config) for member in built],
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

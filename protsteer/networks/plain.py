@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from protsteer.errors import ProtsteerError
-from protsteer.networks.config import per_stage, resolve_config
+from protsteer.networks.config import ConfiguredNetwork, per_stage, resolve_config
 from protsteer.nn import FieldType, LowPassDownsample3d
 
 #: presets whose feature maps have as many channels as the steerable preset of the same name has field
@@ -84,7 +84,7 @@ class ResidualConvBlock(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
-class PlainCNN3d(nn.Module):
+class PlainCNN3d(ConfiguredNetwork):
     """Conventional 3D CNN: ``[B, in_channels, G, G, G]`` -> logits ``[B, n_outputs]`` (not invariant).
 
     Same layout as :class:`~protsteer.networks.steerable.SteerableCNN` with plain channels instead of fields:

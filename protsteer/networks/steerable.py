@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from protsteer.errors import ProtsteerError
-from protsteer.networks.config import per_stage, resolve_config
+from protsteer.networks.config import ConfiguredNetwork, per_stage, resolve_config
 from protsteer.nn import (
     DEFAULT_BAND_LIMIT,
     FieldDropout,
@@ -32,6 +32,7 @@ from protsteer.nn import (
     SteerableConv3d,
     gated_type,
 )
+from protsteer.nn.basis import BandLimit
 
 #: presets; sizes, parameter counts and CPU speeds are measured in docs/nn.md
 STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
@@ -94,7 +95,7 @@ class GatedConvBlock(nn.Sequential):
         in_type: FieldType,
         out_type: FieldType,
         kernel_size: int,
-        band_limit: str = DEFAULT_BAND_LIMIT,
+        band_limit: BandLimit = DEFAULT_BAND_LIMIT,
         activation: str = "relu",
         batch_norm: bool = True,
     ) -> None:
@@ -130,7 +131,7 @@ class ResidualGatedBlock(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
-class SteerableCNN(nn.Module):
+class SteerableCNN(ConfiguredNetwork):
     """Rotation-invariant 3D steerable CNN: ``[B, in_channels, G, G, G]`` -> logits ``[B, n_outputs]``.
 
     Args:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from protsteer.nn.batchnorm import SteerableBatchNorm3d
 from protsteer.nn.equivariance import smooth_field
 
 #: cube positions of the 8 shapes (two are mirror images: only a rotation-, not reflection-invariant
@@ -127,7 +128,7 @@ def fit_tetris(
         optimizer.step()
         schedule.step()
         steps += 1
-    norms = [m for m in network.modules() if isinstance(getattr(m, "running_mean", None), torch.Tensor)]
+    norms = [m for m in network.modules() if isinstance(m, (nn.BatchNorm3d, SteerableBatchNorm3d))]
     momenta = [m.momentum for m in norms]
     for module in norms:
         module.momentum = 1.0

@@ -26,6 +26,12 @@ class SteerableBatchNorm3d(nn.Module):
         affine: learn a weight per field and a bias per scalar field.
     """
 
+    running_mean: torch.Tensor  # [scalar fields]
+    running_var: torch.Tensor  # [scalar fields]
+    running_sqnorm: torch.Tensor  # [l > 0 fields]
+    weight: nn.Parameter | None  # [fields]
+    bias: nn.Parameter | None  # [scalar fields]
+
     def __init__(
         self, field_type: FieldType, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True
     ) -> None:
@@ -94,7 +100,7 @@ class SteerableBatchNorm3d(nn.Module):
         mean = torch.cat([self.running_mean, self.running_mean.new_zeros(len(vector_channels))])
         var = torch.cat([self.running_var, self.running_sqnorm[vector_channels]])
         weight = bias = None
-        if self.weight is not None:
+        if self.weight is not None and self.bias is not None:  # affine
             weight = torch.cat([self.weight[:n_scalars], self.weight[n_scalars:][vector_channels]])
             bias = torch.cat([self.bias, self.bias.new_zeros(len(vector_channels))])
         compute_dtype = torch.promote_types(x.dtype, self.running_sqnorm.dtype)

@@ -14,6 +14,8 @@ class FieldDropout(nn.Module):
     ``[B, field_type.dim, ...]`` -> same shape; the identity in eval mode.
     """
 
+    field_of_channel: torch.Tensor  # [dim] field index of each channel
+
     def __init__(self, field_type: FieldType, p: float = 0.1) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:

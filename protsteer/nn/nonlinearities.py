@@ -88,11 +88,11 @@ class GatedNonlinearity(nn.Module):
         )
         gate_blocks = torch.split(torch.sigmoid(gates), [t.multiplicity(l) for l in self._orders], dim=1)
         if torch.is_grad_enabled() and x.requires_grad:
-            out = [self._act(scalars)]
+            parts = [self._act(scalars)]
             for l, block, gate in zip(self._orders, fields, gate_blocks, strict=True):
                 gated = block.unflatten(1, (t.multiplicity(l), 2 * l + 1)) * gate.unsqueeze(2)
-                out.append(gated.flatten(1, 2))
-            return torch.cat(out, dim=1) if len(out) > 1 else out[0]
+                parts.append(gated.flatten(1, 2))
+            return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         out = x.new_empty((x.shape[0], t.dim, *x.shape[2:]))
         out[:, : self.n_scalars] = self._act(scalars)
         start = self.n_scalars

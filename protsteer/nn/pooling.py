@@ -44,6 +44,8 @@ class LowPassDownsample3d(nn.Module):
             seen as a Gaussian of std 0.5, to one of width ``stride``).
     """
 
+    kernel: torch.Tensor  # [1, 1, k, k, k] low-pass filter
+
     def __init__(self, field_type: FieldType, stride: int = 2, sigma: float | None = None) -> None:
         super().__init__()
         if stride < 1:
@@ -121,7 +123,8 @@ class GlobalInvariantPool(nn.Module):
         if self.window == "cube":
             return None
         axes = [torch.arange(n, device=device, dtype=dtype) - (n - 1) / 2 for n in shape]
-        squared = sum(torch.meshgrid(*[a.square() for a in axes], indexing="ij"))
+        ax, ay, az = (a.square() for a in axes)
+        squared = ax[:, None, None] + ay[None, :, None] + az[None, None, :]  # [X, Y, Z]
         radius = (min(shape) - 1) / 2
         inside = (squared <= radius * radius + 1e-6).to(dtype)
         return inside / inside.sum()

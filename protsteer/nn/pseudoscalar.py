@@ -79,6 +79,11 @@ class PseudoscalarInvariants(nn.Module):
         window: pooling window, ``"ball"`` or ``"cube"`` (see :class:`GlobalInvariantPool`).
     """
 
+    kernels: torch.Tensor  # [3 * len(radii), k, k, k] shell direction kernels
+    _first: torch.Tensor  # [n_invariants] radius index of each triple's first shell
+    _second: torch.Tensor  # [n_invariants] ... second shell
+    _third: torch.Tensor  # [n_invariants] ... third shell
+
     def __init__(self, radii: Sequence[float], width: float = 0.6, window: str = "ball") -> None:
         super().__init__()
         radii = [float(r) for r in radii]

@@ -53,17 +53,17 @@ def _complex_coefficient(l1: int, m1: int, l2: int, m2: int, l3: int, m3: int) -
 
 def _complex_to_real(l: int) -> Tensor:
     """Unitary U [2l+1, 2l+1] complex128 with Y_real = U @ Y_complex (both indexed m = -l..l)."""
-    matrix = torch.zeros(2 * l + 1, 2 * l + 1, dtype=torch.complex128)
+    matrix = [[0j] * (2 * l + 1) for _ in range(2 * l + 1)]
     root_half = 1.0 / math.sqrt(2.0)
-    matrix[l, l] = 1.0
+    matrix[l][l] = 1.0
     for m in range(1, l + 1):
         phase = (-1) ** m
         # m > 0: (Y^{-m} + (-1)^m Y^m) / sqrt 2;  m < 0 (row -m): i (Y^{-m} - (-1)^m Y^m) / sqrt 2.
-        matrix[l + m, l - m] = root_half
-        matrix[l + m, l + m] = phase * root_half
-        matrix[l - m, l - m] = 1j * root_half
-        matrix[l - m, l + m] = -1j * phase * root_half
-    return matrix
+        matrix[l + m][l - m] = root_half
+        matrix[l + m][l + m] = phase * root_half
+        matrix[l - m][l - m] = 1j * root_half
+        matrix[l - m][l + m] = -1j * phase * root_half
+    return torch.tensor(matrix, dtype=torch.complex128)
 
 
 @cache

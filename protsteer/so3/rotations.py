@@ -92,15 +92,16 @@ def rotation_matrix(axis: Tensor | Sequence[float], angle: Tensor | float) -> Te
     if bool((length == 0).any()):
         raise ValueError("rotation axis must be non-zero")
     ux, uy, uz = (axis / length).unbind(-1)
-    angle = torch.as_tensor(angle, dtype=axis.dtype, device=axis.device)
-    ux, uy, uz, angle = torch.broadcast_tensors(ux, uy, uz, angle)
+    ux, uy, uz, angles = torch.broadcast_tensors(
+        ux, uy, uz, torch.as_tensor(angle, dtype=axis.dtype, device=axis.device)
+    )
     zero = torch.zeros_like(ux)
     cross = torch.stack(
         [torch.stack(row, dim=-1) for row in ((zero, -uz, uy), (uz, zero, -ux), (-uy, ux, zero))], dim=-2
     )
     unit = torch.stack([ux, uy, uz], dim=-1)
     outer = unit.unsqueeze(-1) * unit.unsqueeze(-2)
-    cos, sin = angle.cos()[..., None, None], angle.sin()[..., None, None]
+    cos, sin = angles.cos()[..., None, None], angles.sin()[..., None, None]
     identity = torch.eye(3, dtype=axis.dtype, device=axis.device)
     return cos * identity + sin * cross + (1 - cos) * outer
 

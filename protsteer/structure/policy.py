@@ -13,6 +13,7 @@ from protsteer.errors import ProtsteerError
 
 HeteroPolicy = Literal["cofactors", "all", "metals", "none"]
 AltlocPolicy = Literal["occupancy", "first"]
+ModelPolicy = Literal["first", "all"] | int
 
 #: Default ceiling on the (uncompressed) size of one structure file, bytes.
 DEFAULT_MAX_BYTES = 1 << 30
@@ -42,7 +43,7 @@ class ReadPolicy:
         max_bytes: refuse files larger than this (uncompressed), bytes.
     """
 
-    model: Literal["first", "all"] | int = "first"
+    model: ModelPolicy = "first"
     altloc: AltlocPolicy = "occupancy"
     hetero: HeteroPolicy = "cofactors"
     keep_waters: bool = False

@@ -274,6 +274,8 @@ def _resolve_group(group: list[gemmi.Residue], policy: ReadPolicy, counts: dict[
 
 def _unit(residue: gemmi.Residue, atoms: list[_Atom]) -> _Unit:
     seqid = residue.seqid
+    if seqid.num is None:  # gemmi already fell back from auth_seq_id to label_seq_id
+        raise ValueError(f"residue {residue.name} has no sequence number (auth_seq_id, label_seq_id unset)")
     return _Unit(
         name=residue.name,
         resseq=seqid.num,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from protsteer.errors import ProtsteerError
 from protsteer.tasks.run_files import MetricsLog, load_checkpoint
+
+if TYPE_CHECKING:
+    import torch
 
 
 def export_ensemble_weights(
@@ -35,10 +39,12 @@ def export_ensemble_weights(
                 raise ProtsteerError(
                     f"cannot ensemble: its {key} differs from that of {first['source']}", member["source"]
                 )
+    state_dict: dict[str, torch.Tensor]
     if len(members) == 1:
         network, state_dict, provenance = first["network"], first["state_dict"], first["provenance"]
     else:
-        networks, state_dict = [], {}
+        networks: list[dict[str, Any]] = []
+        state_dict = {}
         for member in members:  # an ensemble among the sources contributes its members (no nesting)
             nested = member["network"]["arch"] == "ensemble"
             parts = member["network"]["members"] if nested else [member["network"]]

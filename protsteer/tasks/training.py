@@ -74,6 +74,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -326,6 +327,7 @@ def _train(
     model = task.build_model().to(device)
     network_config = getattr(model, "config", None)
     train_set = task.train_dataset()
+    assert isinstance(train_set, Sized), "a training task's datasets are map-style (have a length)"
     sampler = EpochBatchSampler(
         len(train_set),
         task.train_weights(),
@@ -335,7 +337,7 @@ def _train(
         rank,
         world_size,
     )
-    total_steps = config.max_steps or config.epochs * sampler.steps_per_epoch
+    total_steps = config.max_steps or (config.epochs or 0) * sampler.steps_per_epoch
     val_every = config.val_every or sampler.steps_per_epoch
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = _lr_scheduler(optimizer, config, total_steps)
@@ -455,6 +457,7 @@ def _train(
     def validate(train_loss: float | None) -> None:
         nonlocal best_value, best_step, best_metrics
         if is_main:
+            assert val_set is not None  # built on the main process
 
             def val_metrics(network: torch.nn.Module) -> dict[str, float]:
                 generator = torch.Generator().manual_seed(derive_seed(config.seed, 0x5EED))  # same inputs

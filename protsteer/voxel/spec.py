@@ -199,8 +199,8 @@ def channel_membership(
     }
     if secondary_structure is not None:
         state = np.asarray(secondary_structure)
-        for code, qualifier in enumerate(SECONDARY_STRUCTURE_QUALIFIERS):
-            qualifiers[qualifier] = in_residue & (state == code)
+        for code, state_qualifier in enumerate(SECONDARY_STRUCTURE_QUALIFIERS):
+            qualifiers[state_qualifier] = in_residue & (state == code)
     membership = np.zeros((len(element), len(channels)), dtype=bool)
     for column, name in enumerate(channels):
         base, qualifier = _parse_channel(name)

@@ -21,7 +21,7 @@ from protsteer.structure import (
     select_residues,
 )
 from protsteer.structure.secondary import ca_secondary_structure
-from protsteer.tasks.cath.records import DomainRecord, DomainSet
+from protsteer.tasks.cath.records import DomainSet
 from protsteer.voxel import VoxelSpec, channel_membership, domain_environment, principal_frame
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def load_domain_atoms(domains: DomainSet, spec: VoxelSpec, policy: ReadPolicy | 
             failures += len(indices)
             continue
         for index in indices:
-            record: DomainRecord = domains.records[index]
+            record = domains.records[index]
             try:
                 coords, channel, _, axes = structure_atoms(structure, spec, record.segments, record.chain)
             except ProtsteerError as err:

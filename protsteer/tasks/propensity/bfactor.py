@@ -31,7 +31,7 @@ def write_scored_mmcif(
     """
     content, _ = decompress(load_bytes(source, max_bytes), max_bytes, str(source))
     structure = parse_gemmi(content, detect_format(content), str(source))
-    lookup = {
+    lookup: dict[tuple[int, str, int | None, str], float] = {  # residue number None: never in the table
         (int(m), str(c), int(n), str(i)): float(s)
         for m, c, n, i, s in zip(
             residues.model.tolist(),

@@ -72,7 +72,7 @@ def structure_arrays(path: Path, policy: ReadPolicy) -> dict[str, np.ndarray]:
 def write_cached_arrays(target: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write one structure's cached arrays (see the module docstring) atomically to ``target``."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=False, **arrays)
     atomic_write_bytes(target, buffer.getvalue())
 
 

@@ -8,6 +8,7 @@ the sample size is reported.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ from protsteer.tasks.propensity.metrics import (
     per_residue_correct,
 )
 from protsteer.tasks.propensity.task import PropensityData, environment_grids, load_split
+from protsteer.voxel import VoxelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +126,7 @@ def evaluate_propensity(
                     model,
                     dataset,
                     collate_environments,
-                    lambda batch, dev, g=generator, r=orientation: environment_grids(
-                        batch, weights.voxel_spec, dev, g, r
-                    ),
+                    functools.partial(_oriented_grids, weights.voxel_spec, generator, orientation),
                     device,
                     batch_size=batch_size,
                     amp=amp,
@@ -181,6 +181,17 @@ def evaluate_propensity(
         samples.family,
         residue_ids,
     )
+
+
+def _oriented_grids(
+    spec: VoxelSpec,
+    generator: torch.Generator | None,
+    orientation: torch.Tensor | None,
+    batch: tuple[torch.Tensor, ...],
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`environment_grids` with its arguments in the order ``functools.partial`` needs."""
+    return environment_grids(batch, spec, device, generator, orientation)
 
 
 def compare_evaluations(evaluations: dict[str, Evaluation], seed: int = 0) -> list[dict]:

@@ -113,7 +113,7 @@ def mutation_rows(
     for source, mutation, status, row in _located(mutations, residues, numbering):
         record: dict = dict(source)
         record[scan_names[0]] = residues.structure_id  # SCAN_COLUMNS[0]: which input, also when not found
-        if row is not None:
+        if mutation is not None and row is not None:  # a parsed mutation that names a residue
             if native[row] < 0:
                 status = "unknown_native"
             else:

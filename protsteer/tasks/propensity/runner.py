@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,7 @@ def run_propensity_batch(
     command: str,
     request: BatchRequest,
     *,
-    tables: dict[str, Sequence[Column]],
+    tables: Mapping[str, Sequence[Column]],
     make_parts: Callable[[BatchRun, PreparedInput, np.ndarray], Parts],
     settings: dict[str, Any] | None = None,
     positions: str | None = None,
@@ -181,6 +181,7 @@ def _drive(
             if isinstance(entry, PrepareFailure):
                 batch.fail(entry.item, entry.stage, entry.error_type, entry.message)
             else:
+                assert logp is not None  # a prepared input comes with its log-probabilities
                 for stage, spent in entry.seconds.items():
                     seconds[stage] += spent
                 began = time.perf_counter()
