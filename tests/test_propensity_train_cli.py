@@ -97,6 +97,10 @@ def test_train_resume_export_evaluate(mini_data, tmp_path):
     assert len(confusion) == 21 and sum(int(x) for line in confusion[1:] for x in line.split("\t")[1:]) == 40
     per_family = (out / "per_family.tsv").read_text().splitlines()
     assert len(per_family) == 3
+    calibration = [line.split("\t") for line in (out / "calibration.tsv").read_text().splitlines()]
+    assert calibration[0] == ["bin_low", "bin_high", "n", "mean_confidence", "accuracy"]
+    assert len(calibration) == 11 and sum(int(row[2]) for row in calibration[1:]) == 40
+    assert 0 <= summary["calibration"]["ece"] <= 1
 
     averaged = tmp_path / "eval-orientations"
     paths[paths.index(str(out))] = str(averaged)

@@ -17,6 +17,7 @@ from protsteer.tasks.propensity.data import (
     spread_subset,
 )
 from protsteer.tasks.propensity.metrics import (
+    calibration_bins,
     confusion_matrix,
     family_bootstrap_difference,
     family_macro,
@@ -116,6 +117,20 @@ def test_metrics_top_k_log_loss_confusion_and_family_macro():
     assert confusion[0, 0] == 1 and confusion[1, 2] == 1 and confusion.sum() == 2
     macro = family_macro({"top1": np.array([1.0, 1.0, 1.0, 0.0])}, np.array([0, 0, 0, 1]))
     assert macro["top1"] == 0.5
+
+
+def test_calibration_error_and_reliability_bins():
+    # bin [0.3, 0.4): 4 residues at 0.35, 1 right (accuracy 0.25); bin [0.9, 1]: 2 at 1.0, both right
+    confidence = np.array([0.35, 0.35, 0.35, 0.35, 1.0, 1.0])
+    correct = np.array([True, False, False, False, True, True])
+    ece, rows = calibration_bins(confidence, correct, n_bins=10)
+    assert ece == pytest.approx(4 / 6 * 0.1)
+    assert [row["n"] for row in rows] == [0, 0, 0, 4, 0, 0, 0, 0, 0, 2]
+    assert rows[3]["mean_confidence"] == pytest.approx(0.35) and rows[3]["accuracy"] == 0.25
+    assert rows[9]["bin_low"] == 0.9 and rows[9]["bin_high"] == 1.0 and rows[9]["accuracy"] == 1.0
+    assert np.isnan(rows[0]["accuracy"])
+    calibrated, _ = calibration_bins(np.full(10, 0.55), np.arange(10) < 5)  # 0.55 vs 0.5 right
+    assert calibrated == pytest.approx(0.05)
 
 
 def test_read_split_on_shared_data(shared_data):

@@ -29,6 +29,7 @@ from protsteer.tasks.collect import collect_outputs
 from protsteer.tasks.precision import autocast_dtype
 from protsteer.tasks.propensity.data import EnvironmentDataset, collate_environments, spread_subset
 from protsteer.tasks.propensity.metrics import (
+    calibration_bins,
     confusion_matrix,
     family_bootstrap_difference,
     family_macro,
@@ -50,6 +51,9 @@ class Evaluation:
         per_family: one row per family (family, n, top1, top3, log_loss).
         per_aa: one row per amino acid (aa, n, correct, accuracy, predicted, precision).
         confusion: [20, 20] int64 counts, rows = native, columns = predicted.
+        calibration: reliability table of the top-1 probability (see
+            :func:`~protsteer.tasks.propensity.metrics.calibration_bins`); its error is
+            ``summary["calibration"]["ece"]``.
         per_residue: [N] arrays ``top1`` / ``top3`` (bool) and ``nll`` (nats) of the evaluated residues.
         family: [N] family index of each evaluated residue.
         residue_ids: [N] ``file#row`` of each evaluated residue (two evaluations can be paired only when these
@@ -60,6 +64,7 @@ class Evaluation:
     per_family: list[dict]
     per_aa: list[dict]
     confusion: np.ndarray
+    calibration: list[dict]
     per_residue: dict[str, np.ndarray]
     family: np.ndarray
     residue_ids: np.ndarray
@@ -157,6 +162,14 @@ def evaluate_propensity(
     }
     for scope in ("per_residue", "family_macro"):
         summary[scope]["log_loss"] = summary[scope].pop("nll")
+    confidence = torch.softmax(logits.float(), dim=1).max(dim=1).values.numpy()
+    ece, reliability = calibration_bins(confidence, per_residue["top1"])
+    summary["calibration"] = {
+        "ece": ece,
+        "mean_confidence": float(confidence.mean()),
+        "top1": summary["per_residue"]["top1"],
+        "bins": len(reliability),
+    }
     if rotations:
         rotated_logits, _ = run(seed)
         rotated = per_residue_correct(rotated_logits, targets)
@@ -177,6 +190,7 @@ def evaluate_propensity(
         _family_rows(per_residue, samples),
         per_class_rows(confusion),
         confusion,
+        reliability,
         per_residue,
         samples.family,
         residue_ids,
@@ -211,6 +225,7 @@ def compare_evaluations(evaluations: dict[str, Evaluation], seed: int = 0) -> li
             "top1_family_macro": summary["family_macro"]["top1"],
             "top3": summary["per_residue"]["top3"],
             "log_loss": summary["per_residue"]["log_loss"],
+            "ece": summary["calibration"]["ece"],
             "rotation_top1_agreement": summary.get("rotation", {}).get("top1_agreement"),
             "vs": reference_name,
         }
@@ -238,6 +253,7 @@ COMPARISON_COLUMNS = [
     Column("top1_family_macro", "float"),
     Column("top3", "float"),
     Column("log_loss", "float"),
+    Column("ece", "float"),
     Column("rotation_top1_agreement", "float"),
     Column("vs"),
     *(
@@ -266,13 +282,12 @@ def _family_rows(per_residue: dict[str, np.ndarray], samples) -> list[dict]:
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: Path) -> list[Path]:
-    """Write ``summary.json``, ``metrics.tsv``, ``per_family.tsv``, ``per_aa.tsv``, ``confusion.tsv``."""
+    """Write ``summary.json``, ``metrics.tsv``, ``per_family.tsv``, ``per_aa.tsv``, ``confusion.tsv`` and
+    ``calibration.tsv``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = evaluation.summary
-    paths = [
-        out_dir / name
-        for name in ("summary.json", "metrics.tsv", "per_family.tsv", "per_aa.tsv", "confusion.tsv")
-    ]
+    names = ("summary.json", "metrics.tsv", "per_family.tsv", "per_aa.tsv", "confusion.tsv")
+    paths = [out_dir / name for name in (*names, "calibration.tsv")]
     atomic_write_text(paths[0], json.dumps(summary, indent=2) + "\n")
     metric_columns = [
         Column("scope"),
@@ -306,5 +321,16 @@ def write_evaluation(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         paths[4],
         [Column("native")] + [Column(aa, "int") for aa in AMINO_ACIDS],
         [[aa, *row.tolist()] for aa, row in zip(AMINO_ACIDS, evaluation.confusion, strict=True)],
+    )
+    write_table(
+        paths[5],
+        [
+            Column("bin_low", "float"),
+            Column("bin_high", "float"),
+            Column("n", "int"),
+            Column("mean_confidence", "float"),
+            Column("accuracy", "float"),
+        ],
+        evaluation.calibration,
     )
     return paths

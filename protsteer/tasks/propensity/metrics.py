@@ -1,4 +1,5 @@
-"""Classification metrics of the propensity model: top-k, log-loss, per amino acid, confusion, per family."""
+"""Classification metrics of the propensity model: top-k, log-loss, per amino acid, confusion, per family,
+calibration."""
 
 from __future__ import annotations
 
@@ -34,6 +35,47 @@ def per_residue_correct(logits: torch.Tensor, targets: torch.Tensor) -> dict[str
         "top3": (top3 == targets[:, None]).any(dim=1).numpy(),
         "nll": nll.numpy().astype(np.float64),
     }
+
+
+def calibration_bins(
+    confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10
+) -> tuple[float, list[dict]]:
+    """Reliability of the top-1 probability: the expected calibration error and its reliability table.
+
+    The residues are binned by ``confidence`` into ``n_bins`` equal-width bins of [0, 1]; the error is
+    ``sum_b n_b / N * |accuracy_b - mean confidence_b|`` (0 for a calibrated model: of the residues predicted
+    with probability 0.4, 40 % are right).
+
+    Args:
+        confidence: [N] probability of the predicted (top-1) amino acid.
+        correct: [N] bool, the top-1 prediction is the native.
+        n_bins: number of bins.
+
+    Returns:
+        ``(ece, rows)``, one row per bin: ``bin_low, bin_high, n, mean_confidence, accuracy`` (the last two
+        NaN for an empty bin).
+    """
+    confidence = np.asarray(confidence, np.float64)
+    correct = np.asarray(correct, np.float64)
+    index = np.minimum((confidence * n_bins).astype(np.int64), n_bins - 1)
+    counts = np.bincount(index, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(index, weights=confidence, minlength=n_bins) / counts
+        accuracy = np.bincount(index, weights=correct, minlength=n_bins) / counts
+    filled = counts > 0
+    gaps = np.abs(accuracy[filled] - mean_confidence[filled])
+    ece = float(np.sum(counts[filled] * gaps) / max(len(index), 1))
+    rows = [
+        {
+            "bin_low": b / n_bins,
+            "bin_high": (b + 1) / n_bins,
+            "n": int(counts[b]),
+            "mean_confidence": float(mean_confidence[b]),
+            "accuracy": float(accuracy[b]),
+        }
+        for b in range(n_bins)
+    ]
+    return ece, rows
 
 
 def family_macro(values: dict[str, np.ndarray], family: np.ndarray) -> dict[str, float]:
