@@ -75,7 +75,9 @@ def test_columns_choose_and_order(setup, tmp_path, capsys):
     )
     lines = (out / "residues.tsv").read_text().splitlines()
     assert lines[0] == "chain\tresseq\tlogp_native\tstructure_id"
-    assert len(lines) == len(rows) + 1
+    chosen = [next(c for c in RESIDUE_COLUMNS if c.name == name) for name in lines[0].split("\t")]
+    expected = [{c.name: row[c.name] for c in chosen} for row in rows]
+    assert list(iter_rows(out / "residues.tsv", chosen)) == expected
     assert run_cli("predict", inputs, "-o", tmp_path / "o2", "--weights", weights, "--columns", "nope") == 1
     assert "unknown column" in capsys.readouterr().err
 

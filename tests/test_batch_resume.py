@@ -16,6 +16,7 @@ from predict_helpers import run_cli, tiny_weights, write_valid_structures
 
 from protsteer.io import tables as tables_module
 from protsteer.io.batch import BatchRun
+from protsteer.io.rundir import read_manifest
 from protsteer.tasks.propensity.inference import BatchedPredictor
 
 
@@ -184,6 +185,11 @@ def test_real_kill_9_then_resume(setup, tmp_path):
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
+    assert not (out / "residues.tsv").exists()
+    _, completed, _ = read_manifest(manifest)
+    n_inputs = len(list(many.iterdir()))
+    assert 1 <= len(completed) < n_inputs  # killed mid-run, with finished inputs to resume from
     assert _predict(many, out, weights) == 0
     assert (out / "residues.tsv").read_bytes() == (reference / "residues.tsv").read_bytes()
 

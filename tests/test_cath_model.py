@@ -44,8 +44,13 @@ def test_segments_with_insertion_codes_and_blank_chain(shared_data):
     structure = read_structure(shared_data / "structures/db55/1E96_r_u.pdb.gz")
     residues = structure.residues
     assert set(residues.chain.tolist()) == {""}
+    # the file starts 1A, 2A, 1, 2, ..., 181: a range runs in file order from its first address
     mask = domain_mask(structure, "_:1A-181")
-    assert mask.sum() > 100 and residues.icode[mask][0] in ("A", "")
+    first = np.flatnonzero(mask)[0]
+    assert mask.sum() == 183 and (residues.resseq[first], residues.icode[first]) == (1, "A")
+    without_code = domain_mask(structure, "_:1-181")
+    assert without_code.sum() == 181 and not without_code[:2].any()
+    assert domain_mask(structure, "_:2A-181").sum() == 182
     whole = domain_mask(structure, chain="_")
     assert whole.sum() == len(residues) and (mask <= whole).all()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -71,12 +72,16 @@ def test_pandas_reads_tsv(tmp_path):
 
 
 def test_parquet_without_pyarrow_is_a_clear_error(tmp_path, monkeypatch):
-    def missing():
-        raise ProtsteerError("parquet output needs pyarrow: pip install 'protsteer[parquet]'")
-
-    monkeypatch.setattr(tables, "_pyarrow", missing)
-    with pytest.raises(ProtsteerError, match="needs pyarrow"):
+    for name in ("pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, name, None)  # import pyarrow now raises ImportError
+    with pytest.raises(
+        ProtsteerError, match=r"parquet output needs pyarrow: pip install 'protsteer\[parquet\]'"
+    ):
         tables.check_format("parquet")
+    with pytest.raises(ProtsteerError, match="needs pyarrow"):
+        write_table(tmp_path / "t.parquet", COLUMNS, ROWS)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+    assert tables.check_format("tsv") == "tsv"
 
 
 def test_failed_write_leaves_previous_table(tmp_path):

@@ -163,3 +163,19 @@ def test_distinct_weight_names_refuse_the_same_file_twice(tmp_path):
     same = _loaded(tmp_path / "w.pt", "w")
     with pytest.raises(ProtsteerError, match="given twice"):
         weights_io.distinct_weight_names([same, same])
+
+
+def test_every_shipped_weights_file_loads_verified_and_the_defaults_exist():
+    from protsteer.models import DEFAULT_WEIGHTS
+
+    shipped = weights_io.available_weights()
+    assert set(DEFAULT_WEIGHTS.values()) <= set(shipped)
+    for name in shipped:
+        loaded = weights_io.load_weights(name)
+        assert loaded.sha256 == hashlib.sha256(loaded.path.read_bytes()).hexdigest()
+        assert (loaded.path.parent / f"{name}.md").is_file(), f"{name} has no model card"
+        grid = loaded.voxel_spec.grid_size
+        logits = loaded.model(torch.zeros(1, loaded.voxel_spec.n_channels, grid, grid, grid))
+        assert logits.shape == (1, len(loaded.labels)) and bool(torch.isfinite(logits).all())
+    for task, name in DEFAULT_WEIGHTS.items():
+        assert weights_io.load_weights(name).task == task

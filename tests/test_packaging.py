@@ -53,3 +53,26 @@ def test_cli_script_finds_the_shipped_weights_without_an_install(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "propensity-v" in result.stdout
+
+
+def test_help_of_every_command_does_not_import_torch():
+    """The commands load lazily (README, "Layout"): help and usage errors answer without importing torch."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from protsteer.cli import main\n"
+        "for command in (['--help'], ['predict', '--help'], ['scan', '--help'], ['inspect', '--help'],\n"
+        "        ['merge', '--help'], ['demo', '--help'], ['train', 'propensity', '--help'],\n"
+        "        ['train', 'cath', '--help'], ['train', 'export', '--help'],\n"
+        "        ['evaluate', 'propensity', '--help'], ['evaluate', 'cath', '--help']):\n"
+        "    try:\n"
+        "        main(command)\n"
+        "    except SystemExit as exit_:\n"
+        "        assert not exit_.code, (command, exit_.code)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"

@@ -286,3 +286,23 @@ def test_repeated_weights_are_refused_not_silently_dropped(tmp_path, weights, ca
         err = capsys.readouterr().err
         assert code == 2 and f"'{option}': given 2 times" in err and "train export" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_quick_start_runs_the_shipped_default_weights(tmp_path):
+    """The README quick start: the default propensity and CATH weights on the bundled example."""
+    out = tmp_path / "example-out"
+    assert run_cli("predict", EXAMPLE, "--tasks", "propensity,cath", "-o", out, "-q") == 0
+    rows = list(iter_rows(out / "residues.tsv", RESIDUE_COLUMNS))
+    assert len(rows) == 89  # chain A 803-891 of the tenascin FN3 domain
+    for row in rows:
+        assert math.isclose(sum(row[f"p_{aa}"] for aa in AMINO_ACIDS), 1.0, abs_tol=1e-4)
+    accuracy = np.mean([row["pred_aa"] == row["native_aa"] for row in rows])
+    assert accuracy > 0.25  # the shipped network, not chance (0.05) or a composition prior (0.09)
+    with (out / "cath.tsv").open() as handle:
+        header, *domains = [line.rstrip("\n").split("\t") for line in handle]
+    assert len(domains) == 1 and domains[0][header.index("segments")] == "A:803-891"
+    cells = dict(zip(header, domains[0], strict=True))
+    p_arch = [float(value) for name, value in cells.items() if name.startswith("p_arch_")]
+    assert len(p_arch) >= 2 and math.isclose(sum(p_arch), 1.0, abs_tol=1e-4)
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete"

@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 from click.testing import CliRunner
+from predict_helpers import run_cli
 
 from protsteer.cli import cli
 from protsteer.io.weights import load_weights
@@ -126,7 +127,7 @@ def test_train_resume_export_evaluate(mini_data, tmp_path):
     assert "last - w: top1" in result.output
 
 
-def test_train_refuses_bad_data_dir_with_one_line(tmp_path):
+def test_train_refuses_bad_data_dir_with_one_line(tmp_path, capsys):
     args = [
         "train",
         "propensity",
@@ -137,9 +138,9 @@ def test_train_refuses_bad_data_dir_with_one_line(tmp_path):
         "--max-steps",
         "1",
     ]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code != 0
-    assert isinstance(result.exception, Exception) and "chains.tsv" in str(result.exception)
+    assert run_cli(*args) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("protsteer: error: ") and "chains.tsv" in error[0]
 
 
 def test_resolve_device_cpu_and_unavailable_cuda():
@@ -216,12 +217,13 @@ def test_train_with_other_channels_then_predict_uses_them(mini_data, tmp_path):
     assert len(rows) > 10 and rows[0].startswith("structure_id\tfile")
 
 
-def test_train_rejects_an_unknown_channel_in_one_line(mini_data, tmp_path):
+def test_train_rejects_an_unknown_channel_in_one_line(mini_data, tmp_path, capsys):
     run, cache = tmp_path / "run", tmp_path / "cache"
     args = _train_args(mini_data, run, cache, "--max-steps", "1", "--channels", "C,Q")
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code != 0
-    assert "unknown voxel channel 'Q'" in str(result.exception)
+    assert run_cli(*args) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("protsteer: error: ")
+    assert "unknown voxel channel 'Q'" in error[0]
 
 
 def test_train_propensity_default_channels_are_the_residue_spec():
