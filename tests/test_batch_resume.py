@@ -215,6 +215,48 @@ def test_other_precision_is_refused(setup, tmp_path, capsys):
     assert _predict(inputs, out, weights, "--device", "cpu", "--precision", "fp16") == 0  # = fp32 on a CPU
 
 
+@pytest.mark.parametrize("changed", [("--orientations", "2"), ("--frame", "input")])
+def test_other_orientations_or_frame_are_refused(setup, tmp_path, capsys, changed):
+    """Both change the numbers, so a run must not be resumed with another value."""
+    weights, inputs, _ = setup
+    out = tmp_path / "out"
+    assert _predict(inputs, out, weights) == 0
+    capsys.readouterr()
+    assert _predict(inputs, out, weights, *changed) == 1
+    assert "other settings" in capsys.readouterr().err
+    assert _predict(inputs, out, weights, *changed, "--overwrite") == 0
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_include_and_exclude_choose_the_inputs(setup, tmp_path):
+    weights, inputs, _ = setup
+    out = tmp_path / "out"
+    assert _predict(inputs, out, weights, "--include", "*.cif") == 0
+    ids = {line.split("\t")[0] for line in (out / "residues.tsv").read_text().splitlines()[1:]}
+    assert ids == {"tail"}
+    out = tmp_path / "out2"
+    assert _predict(inputs, out, weights, "--exclude", "*.cif") == 0
+    ids = {line.split("\t")[0] for line in (out / "residues.tsv").read_text().splitlines()[1:]}
+    assert ids == {"head", "tenascin"}
+
+
+def test_quiet_verbose_and_log_file(setup, tmp_path, capsys):
+    weights, inputs, _ = setup
+    base = ["predict", inputs, "--weights", weights, "--workers", "0"]
+    assert run_cli(*base, "-o", tmp_path / "quiet", "-q") == 0
+    quiet = capsys.readouterr().err.splitlines()  # no errors here: only the summary line
+    assert len(quiet) == 1 and quiet[0].startswith("protsteer: 3 inputs: 3 done")
+    log = tmp_path / "logs" / "predict.log"
+    assert run_cli(*base, "-o", tmp_path / "verbose", "-v", "--log-file", log) == 0
+    err = capsys.readouterr().err
+    assert "device auto -> cpu" in err and "3 inputs: 3 done" in err
+    logged = log.read_text()
+    assert "INFO" in logged and "device auto -> cpu" in logged and "DEBUG" not in logged
+    assert run_cli(*base, "-o", tmp_path / "default", "--log-file", log) == 0
+    assert "device auto -> cpu" not in capsys.readouterr().err  # info goes to the file only
+    assert log.read_text().count("device auto -> cpu") == 2  # appended
+
+
 def test_unwritable_output_directory_is_one_line(setup, tmp_path, capsys):
     weights, inputs, _ = setup
     blocker = tmp_path / "a-file"

@@ -268,3 +268,28 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 1 and "cannot ensemble: its voxel_spec differs" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.pt").exists()
+
+    # --checkpoint: a step checkpoint path of one run, "last", and the errors
+    step = sorted((steerable / "checkpoints").glob("step-*.pt"))[-1]
+    result = runner.invoke(
+        cli,
+        ["train", "export", str(steerable), "--checkpoint", str(step), "-o", str(tmp_path / "step.pt")],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert load_weights(tmp_path / "step.pt").metadata["step"] == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "export", str(steerable), str(plain), "--checkpoint", str(step), "-o", "y.pt"])
+    assert (
+        exit_.value.code == 2
+        and "--checkpoint PATH takes exactly one run directory" in capsys.readouterr().err
+    )
+    for path in (steerable / "checkpoints").glob("step-*.pt"):
+        path.unlink()
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "export", str(steerable), "--checkpoint", "last", "-o", str(tmp_path / "z.pt")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and f"{steerable}: no step checkpoint in the run directory" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "export", str(steerable), "--checkpoint", str(step), "-o", str(tmp_path / "z.pt")])
+    assert exit_.value.code == 1 and f"{step}: checkpoint not found" in capsys.readouterr().err
