@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -302,3 +303,29 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     result = train(task, _config(tmp_path, max_steps=60, val_every=20, amp="bf16"))
     assert result.stopped == "completed" and result.best_metrics["accuracy"] >= 0.8
     assert task.dtypes == {(True, torch.bfloat16), (False, torch.bfloat16)}
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant", "onecycle"])
+def test_learning_rate_follows_the_schedule(tmp_path, schedule):
+    """The logged lr at steps 4, 8, 12 of a 12-step run (warmup 2, peak 0.05) is the schedule's value."""
+    train(ToyTask(), _config(tmp_path, schedule=schedule))
+    logged = [row["lr"] for row in MetricsLog(tmp_path).rows()]
+    if schedule == "constant":
+        expected = [0.05] * 3
+    elif schedule == "cosine":  # linear warmup, then cosine from 0.05 to min_lr_ratio * 0.05 at step 12
+        floor = TrainConfig.min_lr_ratio
+        expected = [
+            0.05 * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * (step - 2) / 10)))
+            for step in (4, 8, 12)
+        ]
+    else:  # torch's one-cycle over the 12 steps: up to 0.05 at 30 %, then annealed to 0.05 / 25 / 1e4
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
+        reference = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.05, total_steps=13)
+        expected = []
+        for step in range(1, 13):
+            optimizer.step()
+            reference.step()
+            if step % 4 == 0:
+                expected.append(reference.get_last_lr()[0])
+        assert expected[-1] == pytest.approx(0.05 / 25 / 1e4) and logged[0] > logged[1] > logged[2]
+    assert logged == pytest.approx(expected, rel=1e-5)

@@ -176,7 +176,12 @@ runtime_options = stack_options(
 )
 
 logging_options = stack_options(
-    click.option("-q", "--quiet", is_flag=True, help="No progress bar and no warnings: errors and the one-line summary only."),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help="No progress bar and no warnings: errors and the one-line summary only.",
+    ),
     click.option(
         "-v",
         "--verbose",

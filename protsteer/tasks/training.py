@@ -231,7 +231,9 @@ def _lr_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=max(total_steps, 2))
+        # one position more than the optimizer steps: the scheduler is stepped after each of them, also the
+        # last (torch would wrap around past its end, and the logged lr would be wrong)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=max(total_steps, 1) + 1)
     warmup = max(0, min(config.warmup_steps, total_steps - 1))
 
     def factor(step: int) -> float:
