@@ -64,3 +64,47 @@ def test_merge_refuses_other_settings(runs, tmp_path, capsys):
 def test_merge_output_cannot_be_a_source(runs, capsys):
     assert run_cli("merge", runs / "shard0", "-o", runs / "shard0") == 1
     assert "must not be one of its sources" in capsys.readouterr().err
+
+
+def test_merge_format_columns_and_per_input(runs):
+    from protsteer.io.tables import iter_rows
+    from protsteer.tasks.propensity.tables import RESIDUE_COLUMNS
+
+    chosen = [
+        next(c for c in RESIDUE_COLUMNS if c.name == name) for name in ("resseq", "structure_id", "p_A")
+    ]
+
+    def read(path):
+        return [{c.name: row[c.name] for c in chosen} for row in iter_rows(path, chosen)]
+
+    full = read(runs / "full" / "residues.tsv")
+    shards = [runs / f"shard{k}" for k in range(3)]
+    out = runs / "merged-jsonl"
+    assert (
+        run_cli("merge", *shards, "-o", out, "--format", "jsonl", "--columns", "resseq,structure_id,p_A") == 0
+    )
+    lines = (out / "residues.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == full and list(json.loads(lines[0])) == [
+        c.name for c in chosen
+    ]
+
+    out = runs / "merged-per-input"
+    assert run_cli("merge", *shards, "-o", out, "--per-input") == 0
+    tables = sorted((out / "per_input").iterdir())
+    ids = sorted({row["structure_id"] for row in full})
+    assert [path.name for path in tables] == [f"{structure_id}.residues.tsv" for structure_id in ids]
+    merged = [row for path in tables for row in read(path)]
+    assert sorted(merged, key=str) == sorted(full, key=str)
+
+
+def test_scan_shards_merge_into_the_unsharded_scan(runs):
+    weights = runs / "tiny.pt"
+    inputs = [runs / "in" / name for name in ("head.pdb", "tenascin.pdb.gz", "copy_head.pdb")]
+    common = ["--weights", weights, "--workers", "0", "-q", "--positions", "A:810-812"]
+    assert run_cli("scan", *inputs, "-o", runs / "scan-full", *common) == 0
+    for index in range(2):
+        assert run_cli("scan", *inputs, "-o", runs / f"scan{index}", "--shard", f"{index}/2", *common) == 0
+    assert run_cli("merge", runs / "scan1", runs / "scan0", "-o", runs / "scan-merged") == 0
+    full = (runs / "scan-full" / "scan.tsv").read_text()
+    assert (runs / "scan-merged" / "scan.tsv").read_text() == full
+    assert len(full.splitlines()) == 1 + 3 * 3 * 19  # 3 positions x 19 mutants in each input
