@@ -199,6 +199,9 @@ def test_topology_splits_keep_topologies_together():
     shares = {s: sum(splits[t] == s for t in topologies) / len(topologies) for s in ("train", "val", "test")}
     assert 0.55 < shares["train"] < 0.85 and shares["val"] > 0 and shares["test"] > 0
     assert splits == assign_topology_splits(topologies, (0.7, 0.1, 0.2), seed=3)
+    others = [assign_topology_splits(topologies, (0.7, 0.1, 0.2), seed=seed) for seed in range(4, 8)]
+    assert any(other != splits for other in others)  # the seed chooses which topologies go where
+    assert all(set(other.values()) == {"train", "val", "test"} for other in others)
 
 
 def test_clf_loads_coordinates_from_whole_entries_and_dompdb(shared_data, tmp_path):
