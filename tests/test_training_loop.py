@@ -329,3 +329,16 @@ def test_learning_rate_follows_the_schedule(tmp_path, schedule):
                 expected.append(reference.get_last_lr()[0])
         assert expected[-1] == pytest.approx(0.05 / 25 / 1e4) and logged[0] > logged[1] > logged[2]
     assert logged == pytest.approx(expected, rel=1e-5)
+
+
+def test_worker_processes_give_the_same_run(tmp_path):
+    """The sampler picks the batches in the main process and an item does not depend on the process that
+    loads it, so DataLoader workers change nothing; an interrupted run with workers resumes the same."""
+    plain = train(ToyTask(), _config(tmp_path / "w0"))
+    first = train(ToyTask(sigterm_at_call=7), _config(tmp_path / "w2", workers=2))
+    assert first.stopped == "interrupted"
+    resumed = train(ToyTask(), _config(tmp_path / "w2", workers=2, resume=True))
+    assert plain.step == resumed.step == 12
+    a, b = _final_weights(tmp_path / "w0"), _final_weights(tmp_path / "w2")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _rows_without_time(tmp_path / "w0") == _rows_without_time(tmp_path / "w2")
