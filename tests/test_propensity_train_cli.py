@@ -251,3 +251,30 @@ def test_weight_average_is_what_export_writes(mini_data, tmp_path):
     best = torch.load(run / "best.pt", weights_only=False)
     best_state = load_weights(tmp_path / "best.pt").model.state_dict()
     assert all(torch.equal(best_state[k], v) for k, v in best["model"].items())
+
+
+def test_train_plain_whole_box_residue_weighting_then_evaluate_in_the_input_frame(mini_data, tmp_path):
+    """--arch plain, --crop-radius 0 (every atom of the box), --family-weighting, then evaluate with --frame
+    input and --precision bf16: each choice reaches the run's records and the exported weights."""
+    runner = CliRunner()
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    args = _train_args(mini_data, run, cache, "--max-steps", "2", "--arch", "plain")
+    args[args.index("--network-options") + 1] = '{"preset": "tiny"}'
+    args += ["--crop-radius", "0", "--family-weighting", "residue"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "train.json").read_text())["describe"]["family_weighting"] == "residue"
+    weights_path = tmp_path / "plain.pt"
+    assert runner.invoke(cli, ["train", "export", str(run), "-o", str(weights_path)]).exit_code == 0
+    loaded = load_weights(weights_path)
+    assert loaded.network_config["arch"] == "plain" and loaded.voxel_spec.crop_radius is None
+
+    out = tmp_path / "eval"
+    evaluate = ["evaluate", "propensity", "--weights", str(weights_path), "--data", str(mini_data)]
+    options = ["--out", str(out), "--cache-dir", str(cache), "--split", "test", "--max-residues", "20"]
+    result = runner.invoke(
+        cli, [*evaluate, *options, "--frame", "input", "--precision", "bf16", "--threads", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["frame"], summary["precision"], summary["evaluated_residues"]) == ("input", "bf16", 20)

@@ -24,8 +24,7 @@ def load_fuzzer():
 
 @pytest.fixture(scope="module")
 def fuzzer():
-    if not SCRIPT.exists():
-        pytest.skip("benchmarks/fuzz_structures.py not available")
+    assert SCRIPT.exists(), f"{SCRIPT} is the fuzzer these tests run"
     return load_fuzzer()
 
 
