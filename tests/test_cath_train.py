@@ -114,6 +114,21 @@ def test_train_export_evaluate_on_paper_npz(tmp_path):
     assert confusion[0] == "true\tpred_1.10\tpred_2.60" and len(confusion) == 3
     assert sum(int(v) for line in confusion[1:] for v in line.split("\t")[1:]) == 8
 
+    # two weights (the same file under two names), averaged over orientations, in the input frame
+    twin = tmp_path / "cath-twin.pt"
+    twin.write_bytes(weights.read_bytes())
+    twin.with_name("cath-twin.pt.sha256").write_bytes(weights.with_name("cath-test.pt.sha256").read_bytes())
+    out2 = tmp_path / "eval2"
+    evaluate = ["evaluate", "cath", "--weights", str(weights), "--weights", str(twin), "--data", str(npz)]
+    options = ["--out", str(out2), "--bootstrap", "20", "--orientations", "2", "--frame", "input"]
+    result = runner.invoke(cli, [*evaluate, *options], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows2 = {
+        line.split("\t")[0]: line.split("\t") for line in (out2 / "summary.tsv").read_text().splitlines()[1:]
+    }
+    assert set(rows2) == {"cath-test", "cath-twin", "majority_class"}
+    assert rows2["cath-test"][1:] == rows2["cath-twin"][1:]  # the same network scores the same
+
 
 def test_secondary_structure_channels_train_and_predict(tmp_path):
     """A model trained on helix/strand/coil CA channels keeps them in its weights, and predict recomputes
