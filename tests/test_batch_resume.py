@@ -176,6 +176,7 @@ def test_real_kill_9_then_resume(setup, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=tmp_path,  # import the installed package, not the checkout (its models/ maps elsewhere)
     )
     manifest = out / "manifest.jsonl"
     deadline = time.monotonic() + 60
