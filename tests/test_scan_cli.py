@@ -193,15 +193,15 @@ def test_options_that_do_not_apply_are_usage_errors(setup, tmp_path, capsys):
     predict = ["predict", inputs / "head.pdb", "-o", tmp_path / "p", "--weights", weights, "-q"]
     assert run_cli(*predict, "--structure-score", "entropy") == 2
     assert "--structure-score only applies with --write-structure" in capsys.readouterr().err
-    assert run_cli(*predict, "--cath-weights", "cath-v2") == 1
+    assert run_cli(*predict, "--cath-weights", "cath-v2") == 2
     assert "--cath-weights only applies with --tasks cath" in capsys.readouterr().err
     domains = tmp_path / "domains.tsv"
     domains.write_text("structure_id\tdomain_id\tsegments\nhead\tA1\tA:1-5\n")
-    assert run_cli(*predict, "--domains", domains) == 1
+    assert run_cli(*predict, "--domains", domains) == 2
     assert "--domains only applies with --tasks cath" in capsys.readouterr().err
-    assert run_cli(*predict, "--tasks", "propensity,nope") == 1
+    assert run_cli(*predict, "--tasks", "propensity,nope") == 2
     assert "--tasks: unknown or empty nope; choose from propensity,cath" in capsys.readouterr().err
-    assert run_cli(*predict, "--tasks", "cath") == 1
+    assert run_cli(*predict, "--tasks", "cath") == 2
     assert "--tasks: propensity is required" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()  # refused before any work
 

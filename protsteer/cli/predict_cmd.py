@@ -93,14 +93,20 @@ def predict(
       protsteer predict structures/ -o out/ --weights propensity-v2   # CPU: ~5x faster, less accurate
       protsteer predict 1abc.pdb -o out/ --frame input   # grids in the file's axes, not each residue's frame
     """
-    from protsteer.tasks.propensity.predict import parse_tasks, run_predict
+    from protsteer.errors import ProtsteerError
+    from protsteer.tasks.propensity.predict import check_task_options, parse_tasks, run_predict
 
     if not write_structure and given_on_command_line(ctx, "structure_score"):
         raise click.UsageError("--structure-score only applies with --write-structure")
+    try:
+        task_names = parse_tasks(tasks)
+        check_task_options(task_names, domains, cath_weights)
+    except ProtsteerError as err:
+        raise click.UsageError(str(err)) from None
     request = request_from_options(ctx, options)
     summary = run_predict(
         request,
-        tasks=parse_tasks(tasks),
+        tasks=task_names,
         domains=domains,
         cath_weights=cath_weights,
         write_structure=write_structure,

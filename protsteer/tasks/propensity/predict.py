@@ -53,6 +53,16 @@ def parse_tasks(text: str) -> tuple[str, ...]:
     return tuple(task for task in TASKS if task in names)
 
 
+def check_task_options(tasks: Sequence[str], domains: Path | None, cath_weights: str | None) -> None:
+    """Raise ``ProtsteerError`` when ``tasks`` lacks propensity or an option needs a task not asked for."""
+    if domains is not None and "cath" not in tasks:
+        raise ProtsteerError("--domains only applies with --tasks cath")
+    if cath_weights is not None and "cath" not in tasks:
+        raise ProtsteerError("--cath-weights only applies with --tasks cath")
+    if "propensity" not in tasks:
+        raise ProtsteerError("--tasks: propensity is required (CATH runs alongside it)")
+
+
 def load_cath_predictor(
     device, domains: Path | None, weights: str | None, orientations: int = 1, frame: str = "local"
 ):
@@ -79,12 +89,7 @@ def run_predict(
     """Predict every input of ``request``; returns the run summary (tables in ``request.outdir``)."""
     if structure_score not in STRUCTURE_SCORES:
         raise ProtsteerError(f"--structure-score must be one of {', '.join(STRUCTURE_SCORES)}")
-    if domains is not None and "cath" not in tasks:
-        raise ProtsteerError("--domains only applies with --tasks cath")
-    if cath_weights is not None and "cath" not in tasks:
-        raise ProtsteerError("--cath-weights only applies with --tasks cath")
-    if "propensity" not in tasks:
-        raise ProtsteerError("--tasks: propensity is required (CATH runs alongside it)")
+    check_task_options(tasks, domains, cath_weights)
     tables = {RESIDUES_TABLE: RESIDUE_COLUMNS}
     settings = {"tasks": list(tasks), "write_structure": structure_score if write_structure else None}
     cath = None
