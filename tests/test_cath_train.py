@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from test_cath_data import write_paper_npz  # tests/ is on sys.path (pytest prepend mode)
+from test_structure_nasty import atom_line, pdb_text
 
 from protsteer.cli import cli, main
 
@@ -317,3 +319,113 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "export", str(steerable), "--checkpoint", str(step), "-o", str(tmp_path / "z.pt")])
     assert exit_.value.code == 1 and f"{step}: checkpoint not found" in capsys.readouterr().err
+
+
+def _ca_pdb(traces: dict[str, np.ndarray]) -> bytes:
+    """PDB text of CA-only chains: chain id -> [n, 3] coordinates (Angstrom), residues numbered from 1."""
+    lines = [
+        atom_line(0, "CA", "ALA", chain, i + 1, x, y, z, "C")
+        for chain, trace in traces.items()
+        for i, (x, y, z) in enumerate(trace)
+    ]
+    return pdb_text(lines)
+
+
+def _trace(shape: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(n)
+    if shape == "helix":
+        trace = np.stack([2.3 * np.cos(t * 1.75), 2.3 * np.sin(t * 1.75), 1.5 * t - 0.75 * n], axis=1)
+    else:
+        trace = np.stack([3.3 * t - 1.65 * n, 0.8 * (t % 2), np.zeros(n)], axis=1)
+    return trace + rng.normal(scale=0.3, size=trace.shape)
+
+
+def test_train_and_evaluate_on_a_cath_domain_list(tmp_path):
+    """``--source clf``: a CATH domain list, dompdb files and whole entries cut with ``--boundaries``,
+    ``--labels`` (a third architecture left out), ``--val-copies`` and ``--split-seed``, through train,
+    export and evaluate."""
+    from protsteer.tasks.cath.data_clf import assign_topology_splits
+
+    rng = np.random.default_rng(1)
+    structures = tmp_path / "dompdb"
+    structures.mkdir()
+    clf, bounds, topology_of_domain = [], [], {}
+    for k in range(6):  # six topologies per architecture; two copies (one S35 cluster) + one other domain
+        for arch, shape in (("1.10", "helix"), ("2.60", "strand"), ("3.40", "helix")):
+            c, a = arch.split(".")
+            topology = f"{arch}.{k + 1}"
+            ids = [f"{k + 1}{c}{a}{chain}01" for chain in "ABC"]  # PDB id, chain, domain number
+            for d, (domain, s35) in enumerate(zip(ids, (1, 1, 2), strict=True)):
+                clf.append(f"{domain} {c} {a} {k + 1} 1 {s35} 1 1 {d + 1} 1 40 2.0")
+                topology_of_domain[domain] = topology
+            for domain in ids[:2]:  # dompdb files: the whole file is the domain
+                (structures / f"{domain}.pdb").write_bytes(_ca_pdb({"A": _trace(shape, 40, rng)}))
+            # a whole entry named by its PDB id; the domain is residues 11-50 of chain C
+            entry = {"C": _trace(shape, 60, rng), "D": _trace("strand", 30, rng)}
+            (structures / f"{ids[2][:4]}.pdb").write_bytes(_ca_pdb(entry))
+            bounds.append(f"{ids[2]} {topology}.1 C.11-50")
+    (tmp_path / "list.txt").write_text("# CLF\n" + "\n".join(clf) + "\n")
+    (tmp_path / "bounds.txt").write_text("\n".join(bounds) + "\n")
+
+    split_seed = 2
+    splits = assign_topology_splits(sorted(topology_of_domain.values()), seed=split_seed)
+    in_split = {
+        split: [d for d, t in topology_of_domain.items() if splits[t] == split and not t.startswith("3.40")]
+        for split in ("train", "val", "test")
+    }
+    assert all(in_split.values())  # the fixture reaches all three splits
+    from protsteer.tasks.cath.task import CathData, load_cath_data
+    from protsteer.voxel import VoxelSpec
+
+    data = CathData(
+        source="clf",
+        data=structures,
+        domain_list=tmp_path / "list.txt",
+        boundaries=tmp_path / "bounds.txt",
+        split_seed=split_seed,
+        spec=VoxelSpec(box_size=44.0, voxel_size=4.0, sigma=2.0, channels=("CA",)),
+    )
+    test_domains = load_cath_data(data, ("test",))
+    assert {len(c) for c in test_domains.coords} == {40}  # whole entries (90 CA) cut to residues 11-50
+
+    source = ["--source", "clf", "--data", str(structures), "--domain-list", str(tmp_path / "list.txt")]
+    source += ["--boundaries", str(tmp_path / "bounds.txt"), "--split-seed", str(split_seed)]
+    spec = ["--grid-size", "11", "--voxel-size", "4", "--sigma", "2", "--channels", "CA"]
+    network = '{"preset": "tiny", "stages": [[2, 1], [4, 2]], "blocks": [0, 1], "head_hidden": 8}'
+    run = tmp_path / "run"
+    train = ["train", "cath", *source, *spec, "--out", str(run), "--labels", "1.10,2.60", "--val-copies", "1"]
+    train += ["--network-options", network, "--threads", "1", "--batch-size", "4", "--max-steps", "2"]
+    runner = CliRunner()
+    result = runner.invoke(cli, train, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    described = json.loads((run / "train.json").read_text())["describe"]
+    assert described["labels"] == ["1.10", "2.60"]
+    dropped = sum(splits[f"3.40.{k + 1}"] == "train" for k in range(6)) * 2  # distinct (S35) domains
+    assert described["dropped_architectures"] == {"3.40": dropped} and dropped > 0
+    assert described["data"]["source"] == "clf" and described["data"]["split_seed"] == split_seed
+    assert described["train_rows"] == len(in_split["train"])
+    assert described["val_rows"] == len(in_split["val"]) * 2 // 3  # one row per S35 cluster
+
+    weights = tmp_path / "cath-clf.pt"
+    result = runner.invoke(cli, ["train", "export", str(run), "-o", str(weights)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "eval"
+    evaluate = [
+        "evaluate",
+        "cath",
+        "--weights",
+        str(weights),
+        *source,
+        "--out",
+        str(out),
+        "--bootstrap",
+        "10",
+    ]
+    result = runner.invoke(cli, evaluate, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("\t")[0]: line.split("\t") for line in (out / "summary.tsv").read_text().splitlines()[1:]
+    }
+    n_test_clusters = len(in_split["test"]) * 2 // 3
+    assert set(rows) == {"cath-clf", "majority_class"}
+    assert rows["cath-clf"][1:3] == [str(n_test_clusters), str(len(in_split["test"]))]  # domains, rows
