@@ -94,7 +94,8 @@ def _cache_one(job: tuple[Path, Path, ReadPolicy]) -> tuple[str, str | None]:
 def build_cache(
     data_dir: str | Path, files: list[str], cache_dir: str | Path, policy: ReadPolicy, workers: int = 1
 ) -> tuple[Path, dict[str, str]]:
-    """Parse the files that are not cached yet (a process pool of ``workers``).
+    """Parse the files that are not cached yet (a ``spawn`` process pool of ``workers``; a script calling
+    this with ``workers > 1`` must guard its top level with ``if __name__ == "__main__":``).
 
     Returns ``(cache root, {file: error})`` for files that could not be read (they are skipped by training).
     """

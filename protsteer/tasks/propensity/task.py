@@ -52,7 +52,8 @@ class PropensityData:
         family_weighting: ``sqrt`` (default), ``family`` or ``residue`` (see ``sampling_weights``).
         samples_per_epoch: samples drawn per epoch.
         val_samples: size of the fixed val subset (spread over families).
-        cache_workers: processes that parse structures into the cache.
+        cache_workers: processes that parse structures into the cache (started with ``spawn``: a script
+            that builds the cache with more than one worker needs ``if __name__ == "__main__":``).
         subset_seed: seed of the val subset (fixed, independent of the training seed).
     """
 
