@@ -77,3 +77,36 @@ def test_help_of_every_command_does_not_import_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def _leaf_commands(group, path=()):
+    """(command path, command) of every command below a (lazily loading) click group."""
+    import click
+
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        if isinstance(command, click.Group):
+            yield from _leaf_commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_command_help_has_examples_one_per_line():
+    """Each command's --help ends with examples; a wrapped example keeps its backslash and line break
+    (a bare backslash-newline in a docstring would join the two lines)."""
+    import re
+
+    from click.testing import CliRunner
+
+    from protsteer.cli import cli
+
+    commands = list(_leaf_commands(cli))
+    assert len(commands) >= 10
+    for path, _ in commands:
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, path
+        examples = result.output.split("Examples:")[-1].split("Options:")[0]
+        assert "Examples:" in result.output and "protsteer" in examples, path
+        lines = [line for line in examples.splitlines() if line.strip()]
+        assert not any(re.search(r"\S {3,}--", line) for line in lines), (path, lines)

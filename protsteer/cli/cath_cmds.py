@@ -152,7 +152,7 @@ def train_cath(
       protsteer train cath --data ../shared/data --out runs/cath --threads 2 --time-budget 50
       protsteer train cath --data ../shared/data --out runs/cath --resume
       protsteer train cath --data ../shared/data --out runs/cath-plain --arch plain
-      protsteer train cath --data cath_10arch_ca.npz --out runs/paper --grid-size 50 --voxel-size 2 \
+      protsteer train cath --data cath_10arch_ca.npz --out runs/paper --grid-size 50 --voxel-size 2 \\
         --sigma 1 --channels CA
       protsteer train cath --source clf --data dompdb/ --domain-list cath-domain-list.txt --out runs/clf
     """

@@ -8,7 +8,12 @@ import click
 
 from protsteer.cli.batch_options import frame_option, precision_option
 from protsteer.cli.cath_cmds import evaluate_cath
-from protsteer.cli.training_options import evaluation_options, log_progress
+from protsteer.cli.training_options import (
+    evaluation_options,
+    log_progress,
+    propensity_data_option,
+    structure_cache_option,
+)
 from protsteer.models import DEFAULT_WEIGHTS
 
 
@@ -28,13 +33,7 @@ def evaluate() -> None:
     help="Shipped weights name (see models/) or a .pt file (sha256-verified); repeat to compare models on "
     "the same residues (tables per model in OUT/<name>/, the comparison in OUT/comparison.tsv).",
 )
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Data directory with chains.tsv, splits/ and structures/.",
-)
+@propensity_data_option
 @click.option("--split", default="test", show_default=True, help="Split name (splits/<split>.txt).")
 @click.option(
     "--out",
@@ -60,12 +59,7 @@ def evaluate() -> None:
 )
 @frame_option
 @precision_option
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Structure cache (default: $XDG_CACHE_HOME/protsteer or ~/.cache/protsteer).",
-)
+@structure_cache_option
 @evaluation_options(
     batch_size=None, batch_help="Residues per network call (default: 16 on CPU, 512 on CUDA)."
 )
@@ -96,7 +90,7 @@ def propensity(
       protsteer evaluate propensity --data ../shared/data --split test --out eval/test
       protsteer evaluate propensity --weights runs/prop/best-weights.pt --data ../shared/data --split val
       protsteer evaluate propensity --data ../shared/data --split val --orientations 4
-      protsteer evaluate propensity --weights runs/a/best-weights.pt --weights runs/b/best-weights.pt \
+      protsteer evaluate propensity --weights runs/a/best-weights.pt --weights runs/b/best-weights.pt \\
         --data ../shared/data --split val --out eval/a-vs-b
     """
     import torch

@@ -44,9 +44,12 @@ def merge(
     """Merge shard output directories into OUT, in the order of an unsharded run.
 
     \b
-    Example (SLURM job array of 8 shards, then one merge):
+    Examples:
+      # a SLURM job array of 8 shards, then one merge
       protsteer predict structures/ -o run/shard-$SLURM_ARRAY_TASK_ID --shard $SLURM_ARRAY_TASK_ID/8
       protsteer merge run/shard-* -o run/all
+      protsteer merge scan-0/ scan-1/ -o scan-all/ --format parquet --columns mutant,log_odds
+      protsteer merge run/shard-* -o run/so-far --allow-partial   # while shards are still running
     """
     from protsteer.io.batch import OutputOptions
     from protsteer.io.merge import merge_runs

@@ -17,6 +17,8 @@ from protsteer.cli.training_options import (
     echo_train_result,
     log_progress,
     parse_network_options,
+    propensity_data_option,
+    structure_cache_option,
     train_config,
     training_options,
 )
@@ -33,13 +35,7 @@ def train() -> None:
 
 
 @train.command("propensity")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Data directory with chains.tsv, splits/ and structures/.",
-)
+@propensity_data_option
 @click.option(
     "--out",
     "out_dir",
@@ -55,12 +51,7 @@ def train() -> None:
     show_default=True,
     help="JSON overrides of the preset, e.g. '{\"blocks\": [0, 1, 1]}'.",
 )
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Structure cache (default: $XDG_CACHE_HOME/protsteer or ~/.cache/protsteer).",
-)
+@structure_cache_option
 @click.option(
     "--cache-workers",
     type=int,

@@ -25,6 +25,22 @@ _threads_option = click.option(
     "--threads", type=int, default=None, help="Torch CPU threads (default: torch's choice)."
 )
 
+#: ``--data`` of the propensity train / evaluate commands (the layout of ../shared/data)
+propensity_data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Data directory with chains.tsv, splits/ and structures/.",
+)
+#: ``--cache-dir`` of the propensity train / evaluate commands
+structure_cache_option = click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Structure cache (default: $XDG_CACHE_HOME/protsteer or ~/.cache/protsteer).",
+)
+
 
 def training_options(*, batch_size: int, epochs: int, checkpoint_every: int, log_every: int) -> Decorator:
     """The training-loop options (device, amp, threads, workers, optimizer, schedule, length, validation,
