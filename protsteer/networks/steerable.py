@@ -34,53 +34,44 @@ from protsteer.nn import (
 )
 from protsteer.nn.basis import BandLimit
 
+#: options every steerable preset shares (a preset below names only what differs)
+_STEERABLE_COMMON: dict[str, Any] = {
+    "kernel_size": 5,
+    "band_limit": DEFAULT_BAND_LIMIT,
+    "activation": "relu",
+    "batch_norm": True,
+    "field_dropout": 0.0,
+    "pool_norms": True,
+    "pool_window": "cube",
+    "pseudoscalar_radii": [],
+}
+
 #: presets; sizes, parameter counts and CPU speeds are measured in docs/nn.md
 STEERABLE_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
+        **_STEERABLE_COMMON,
         "stages": [[4, 2, 1], [8, 4, 2]],
         "blocks": [0, 1],
-        "kernel_size": 5,
         "residual": False,
         "input_downsample": True,
-        "band_limit": DEFAULT_BAND_LIMIT,
-        "activation": "relu",
-        "batch_norm": True,
-        "field_dropout": 0.0,
-        "pool_norms": True,
-        "pool_window": "cube",
-        "pseudoscalar_radii": [],
         "head_hidden": 32,
         "dropout": 0.0,
     },
     "small": {
+        **_STEERABLE_COMMON,
         "stages": [[4, 2, 1], [8, 4, 2]],
         "blocks": [0, 2],
-        "kernel_size": 5,
         "residual": False,
         "input_downsample": True,
-        "band_limit": DEFAULT_BAND_LIMIT,
-        "activation": "relu",
-        "batch_norm": True,
-        "field_dropout": 0.0,
-        "pool_norms": True,
-        "pool_window": "cube",
-        "pseudoscalar_radii": [],
         "head_hidden": 64,
         "dropout": 0.1,
     },
     "base": {
+        **_STEERABLE_COMMON,
         "stages": [[8, 4, 2], [16, 8, 4], [32, 16, 8]],
         "blocks": [1, 2, 2],
-        "kernel_size": 5,
         "residual": True,
         "input_downsample": False,
-        "band_limit": DEFAULT_BAND_LIMIT,
-        "activation": "relu",
-        "batch_norm": True,
-        "field_dropout": 0.0,
-        "pool_norms": True,
-        "pool_window": "cube",
-        "pseudoscalar_radii": [],
         "head_hidden": 128,
         "dropout": 0.2,
     },
