@@ -191,6 +191,43 @@ def test_write_structure_puts_scores_in_bfactors(tmp_path, valid_dir, weights):
     assert seen == len(rows)
 
 
+def test_positions_predict_the_selected_residues_in_the_full_environment(
+    tmp_path, valid_dir, predicted, weights
+):
+    """--positions: the rows of those residues only, with the values of an unrestricted run (the
+    environments keep every atom); a whole chain is all of it; a chain a file lacks is that file's error."""
+    full = {
+        (r["structure_id"], r["resseq"]): r
+        for r in iter_rows(predicted / "residues.tsv", RESIDUE_COLUMNS)
+        if r["structure_id"] == "tenascin"
+    }
+    base = ["predict", valid_dir / "tenascin.pdb.gz", "--weights", weights, "--workers", "0", "-q"]
+    out = tmp_path / "some"
+    assert run_cli(*base, "-o", out, "--positions", "A:810-815,A:850", "--write-structure") == 0
+    rows = list(iter_rows(out / "residues.tsv", RESIDUE_COLUMNS))
+    assert [r["resseq"] for r in rows] == [810, 811, 812, 813, 814, 815, 850]
+    for row in rows:
+        reference = full[("tenascin", row["resseq"])]
+        assert row["seq_index"] == reference["seq_index"] and row["pred_aa"] == reference["pred_aa"]
+        for aa in AMINO_ACIDS:
+            assert row[f"p_{aa}"] == pytest.approx(reference[f"p_{aa}"], abs=1e-5)
+    structure = gemmi.read_structure(str(out / "structures" / "tenascin.cif"))
+    scored = {r["resseq"]: r["logp_native"] for r in rows}
+    for residue in structure[0]["A"]:  # the others get 0
+        expected = scored.get(residue.seqid.num, 0.0)
+        assert all(atom.b_iso == pytest.approx(expected, abs=1e-3) for atom in residue)
+
+    whole = tmp_path / "whole"
+    assert run_cli(*base, "-o", whole, "--positions", "A") == 0
+    assert len(list(iter_rows(whole / "residues.tsv"))) == len(full)
+
+    assert run_cli(*base, "-o", tmp_path / "typo", "--positions", "Z") == 3
+    (error,) = iter_rows(tmp_path / "typo" / "errors.tsv")
+    assert error["stage"] == "select" and "chain Z matches no residue" in error["message"]
+    assert run_cli(*base, "-o", tmp_path / "bad", "--positions", "A:20-10") == 2  # before any work
+    assert not (tmp_path / "bad").exists()
+
+
 def test_cath_without_predictor_is_a_clear_error(tmp_path, valid_dir, weights, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "protsteer.tasks.cath.predict", None)
     assert (

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from protsteer.errors import ProtsteerError
-from protsteer.structure import ReadPolicy, read_structure, select_residues
+from protsteer.structure import ReadPolicy, parse_residue_selection, read_structure, select_residues
 
 # Side-chain offsets (Angstrom) from CA for the few residue types the synthetic files use.
 SIDECHAINS = {
@@ -352,6 +352,18 @@ def test_selection_errors():
         select_residues(parsed.residues, "B:1")
     assert not select_residues(parsed.residues, "B:1", strict=False).any()
     assert select_residues(parsed.residues, " A:-5-2 ").tolist() == [True, True, False]
+    with pytest.raises(ProtsteerError, match="chain A10 matches no residue"):  # a bare item is a chain
+        select_residues(parsed.residues, "A10")
+
+
+def test_bare_chain_selects_the_whole_chain():
+    lines = chain_of(3) + chain_of(2, chain="B", start=7) + chain_of(2, chain="C", start=1)
+    residues = read_structure(pdb_text(lines)).residues
+    assert residues.chain.tolist() == ["A"] * 3 + ["B"] * 2 + ["C"] * 2
+    assert np.flatnonzero(select_residues(residues, "B")).tolist() == [3, 4]
+    assert np.flatnonzero(select_residues(residues, "C, A:2")).tolist() == [1, 5, 6]
+    ranges = parse_residue_selection("B,A:1-2")
+    assert [str(r) for r in ranges] == ["B", "A:1-2"]
 
 
 def test_path_objects_and_strings_agree(tmp_path):

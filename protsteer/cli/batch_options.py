@@ -120,6 +120,28 @@ propensity_weights_option = weights_option(
     help="Shipped weights name (see models/) or a .pt file (sha256-verified).",
 )
 
+
+def _check_selection(ctx: click.Context, param: click.Parameter, text: str | None) -> str | None:
+    """A malformed residue selection is a usage error at once, not one error per input."""
+    if text is None:
+        return None
+    from protsteer.errors import ProtsteerError
+    from protsteer.structure.selection import parse_residue_selection
+
+    try:
+        parse_residue_selection(text)
+    except ProtsteerError as err:
+        raise click.BadParameter(err.message) from None
+    return text
+
+
+def positions_option(help: str) -> Callable[[Callable], Callable]:
+    """``--positions A:10-20,H:82A,B``: a residue selection (:mod:`protsteer.structure.selection`)."""
+    return click.option(
+        "--positions", default=None, callback=_check_selection, metavar="A:10-20,H:82A,B", help=help
+    )
+
+
 frame_option = click.option(
     "--frame",
     type=click.Choice(["local", "input"]),

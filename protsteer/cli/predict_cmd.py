@@ -12,6 +12,7 @@ from protsteer.cli.batch_options import (
     input_options,
     logging_options,
     output_options,
+    positions_option,
     propensity_weights_option,
     request_from_options,
     runtime_options,
@@ -31,6 +32,10 @@ from protsteer.tasks.propensity.tables import STRUCTURE_SCORES
     help="Output directory: residues.tsv, run.json, errors.tsv (+ parts/ and manifest.jsonl for resuming).",
 )
 @propensity_weights_option
+@positions_option(
+    "Predict only these residues (author numbering: chain:resseq[icode], ranges, whole chains); the "
+    "environments still hold every atom of the structure."
+)
 @click.option(
     "--tasks",
     default="propensity",
@@ -63,6 +68,7 @@ from protsteer.tasks.propensity.tables import STRUCTURE_SCORES
 @click.pass_context
 def predict(
     ctx: click.Context,
+    positions: str | None,
     tasks: str,
     domains: Path | None,
     cath_weights: str | None,
@@ -92,6 +98,7 @@ def predict(
       protsteer predict @list.txt -o out/ --shard 0/4      # then: protsteer merge out*/ -o all/
       protsteer predict structures/ -o out/ --weights propensity-v2   # CPU: ~5x faster, less accurate
       protsteer predict 1abc.pdb -o out/ --frame input   # grids in the file's axes, not each residue's frame
+      protsteer predict complex.cif -o out/ --positions A,B:30-60   # chain A and residues 30-60 of B
     """
     from protsteer.errors import ProtsteerError
     from protsteer.tasks.propensity.predict import check_task_options, parse_tasks, run_predict
@@ -106,6 +113,7 @@ def predict(
     request = request_from_options(ctx, options)
     summary = run_predict(
         request,
+        positions=positions,
         tasks=task_names,
         domains=domains,
         cath_weights=cath_weights,

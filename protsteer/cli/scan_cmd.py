@@ -12,24 +12,11 @@ from protsteer.cli.batch_options import (
     input_options,
     logging_options,
     output_options,
+    positions_option,
     propensity_weights_option,
     request_from_options,
     runtime_options,
 )
-
-
-def check_selection(ctx: click.Context, param: click.Parameter, text: str | None) -> str | None:
-    """``--positions``: a malformed selection is a usage error at once, not one error per input."""
-    if text is None:
-        return None
-    from protsteer.errors import ProtsteerError
-    from protsteer.structure.selection import parse_residue_selection
-
-    try:
-        parse_residue_selection(text)
-    except ProtsteerError as err:
-        raise click.BadParameter(err.message) from None
-    return text
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,13 +31,7 @@ def check_selection(ctx: click.Context, param: click.Parameter, text: str | None
     "directory (scan.<format>, run.json, errors.tsv inside).",
 )
 @propensity_weights_option
-@click.option(
-    "--positions",
-    default=None,
-    callback=check_selection,
-    metavar="A:10-20,H:82A",
-    help="Scan only these residues (author numbering, chain:resseq[icode], ranges).",
-)
+@positions_option("Scan only these residues (author numbering: chain:resseq[icode], ranges, whole chains).")
 @click.option(
     "--mutations",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -91,6 +72,7 @@ def scan(
     Examples:
       protsteer scan 1abc.pdb -o scan.tsv
       protsteer scan 1abc.pdb --positions A:10-20,A:45 -o scan.tsv
+      protsteer scan 1abc.pdb --positions B -o scan.tsv      # every residue of chain B
       protsteer scan 1abc.pdb --mutations variants.tsv -o scored.tsv
       protsteer scan 1abc.pdb -o scan.tsv --orientations 8  # average 8 orientations (8x the time)
     """

@@ -1,16 +1,17 @@
-"""Residue addresses and selections in author numbering: ``A:10``, ``A:10A``, ``A:10-20``, ``A:1-9,B:5-7``.
+"""Residue addresses and selections in author numbering: ``A:10``, ``A:10A``, ``A:10-20``, ``A:1-9,B:5-7``,
+``A`` (all of chain A).
 
 Grammar (whitespace around items ignored)::
 
     selection := item ("," item)*
-    item      := CHAIN ":" address [ "-" address ]       (CHAIN: any characters except ':' and ',')
+    item      := CHAIN [ ":" address [ "-" address ] ]   (CHAIN: any characters except ':' and ',')
     address   := ["-"] DIGITS [ICODE]                     (ICODE: one letter; negative numbers allowed)
 
-A range ``A:S-E`` selects, within chain A, every residue from S to E inclusive. When both ends are present in
-the chain, it is the run of residue-table rows between them in file order (so ``H:100-101`` includes
-``100A``, ``100B`` and works whatever the order of insertion codes); otherwise residues are compared by
-``(resseq, icode)`` with the blank insertion code first (a CATH segment may start at a residue that is not
-observed).
+A bare ``CHAIN`` selects every residue of the chain. A range ``A:S-E`` selects, within chain A, every residue
+from S to E inclusive. When both ends are present in the chain, it is the run of residue-table rows between
+them in file order (so ``H:100-101`` includes ``100A``, ``100B`` and works whatever the order of insertion
+codes); otherwise residues are compared by ``(resseq, icode)`` with the blank insertion code first (a CATH
+segment may start at a residue that is not observed).
 """
 
 from __future__ import annotations
@@ -30,15 +31,18 @@ _ITEM = re.compile(
 
 @dataclass(frozen=True)
 class ResidueRange:
-    """Residues ``chain:start .. chain:end`` (inclusive; a single residue when start == end)."""
+    """Residues ``chain:start .. chain:end`` (inclusive; a single residue when start == end), or the whole
+    chain when ``start`` and ``end`` are None."""
 
     chain: str
-    start: int
+    start: int | None
     start_icode: str
-    end: int
+    end: int | None
     end_icode: str
 
     def __str__(self) -> str:
+        if self.start is None:
+            return self.chain
         first = f"{self.chain}:{self.start}{self.start_icode}"
         if (self.start, self.start_icode) == (self.end, self.end_icode):
             return first
@@ -52,10 +56,13 @@ def parse_residue_selection(text: str) -> list[ResidueRange]:
         raise ProtsteerError(f"empty residue selection item in {text!r}")
     ranges = []
     for item in items:
+        if ":" not in item:
+            ranges.append(ResidueRange(item, None, "", None, ""))
+            continue
         match = _ITEM.match(item)
         if match is None:
             raise ProtsteerError(
-                f"invalid residue address {item!r} (expected CHAIN:RESSEQ[ICODE] or CHAIN:START-END)"
+                f"invalid residue address {item!r} (expected CHAIN, CHAIN:RESSEQ[ICODE] or CHAIN:START-END)"
             )
         start, start_icode = int(match["start"]), match["si"]
         end, end_icode = (start, start_icode) if match["end"] is None else (int(match["end"]), match["ei"])
@@ -87,13 +94,16 @@ def select_residues(
         hit = _range_rows(residues, chain_rows, item)
         if strict and not hit.any():
             where = "" if model is None else f" in model {model}"
-            raise ProtsteerError(f"residue selection {item} matches no residue{where}")
+            what = f"chain {item}" if item.start is None else f"residue selection {item}"
+            raise ProtsteerError(f"{what} matches no residue{where}")
         mask[chain_rows[hit]] = True
     return mask
 
 
 def _range_rows(residues: ResidueTable, rows: np.ndarray, item: ResidueRange) -> np.ndarray:
     """Boolean mask over ``rows`` (one chain of one or more models) for one range."""
+    if item.start is None or item.end is None:  # the whole chain
+        return np.ones(len(rows), dtype=bool)
     resseq = residues.resseq[rows]
     icode = residues.icode[rows]
     hit = np.zeros(len(rows), dtype=bool)

@@ -80,13 +80,15 @@ def load_cath_predictor(
 def run_predict(
     request: BatchRequest,
     *,
+    positions: str | None = None,
     tasks: Sequence[str] = ("propensity",),
     domains: Path | None = None,
     cath_weights: str | None = None,
     write_structure: bool = False,
     structure_score: str = "logp_native",
 ) -> BatchSummary:
-    """Predict every input of ``request``; returns the run summary (tables in ``request.outdir``)."""
+    """Predict every input of ``request`` (every residue, or the residue selection ``positions``); returns
+    the run summary (tables in ``request.outdir``)."""
     if structure_score not in STRUCTURE_SCORES:
         raise ProtsteerError(f"--structure-score must be one of {', '.join(STRUCTURE_SCORES)}")
     check_task_options(tasks, domains, cath_weights)
@@ -104,14 +106,15 @@ def run_predict(
 
     def make_parts(run: BatchRun, prepared: PreparedInput, logp: np.ndarray) -> Parts:
         file = str(prepared.item.path)
-        parts: Parts = {RESIDUES_TABLE: (RESIDUE_COLUMNS, residue_rows(prepared.residues, file, logp))}
+        predicted = prepared.residues.take(prepared.environments.residue_rows)  # all, or --positions
+        parts: Parts = {RESIDUES_TABLE: (RESIDUE_COLUMNS, residue_rows(predicted, file, logp))}
         if cath is not None:
             parts[cath_table] = (cath_columns, list(cath(prepared.structure, file)))
         if write_structure:
-            scores = residue_scores(logp, native_index(prepared.residues))
+            scores = residue_scores(logp, native_index(predicted))
             values = scores[structure_score].astype(np.float64)
             target = safe_child(run.rundir.root, f"{STRUCTURES_DIR}/{prepared.item.structure_id}.cif")
-            write_scored_mmcif(prepared.item.path, target, prepared.residues, values)
+            write_scored_mmcif(prepared.item.path, target, predicted, values)  # 0 for the others
         return parts
 
     summary, _ = run_propensity_batch(
@@ -120,6 +123,7 @@ def run_predict(
         tables=tables,
         make_parts=make_parts,
         settings=settings,
+        positions=positions,
         keep_structure=cath is not None,
     )
     return summary
