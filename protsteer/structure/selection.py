@@ -7,7 +7,8 @@ Grammar (whitespace around items ignored)::
     item      := CHAIN [ ":" address [ "-" address ] ]   (CHAIN: any characters except ':' and ',')
     address   := ["-"] DIGITS [ICODE]                     (ICODE: one letter; negative numbers allowed)
 
-A bare ``CHAIN`` selects every residue of the chain. A range ``A:S-E`` selects, within chain A, every residue
+A bare ``CHAIN`` selects every residue of the chain (a bare item that reads as residue numbers, ``10`` or
+``10-20``, is refused as a missing chain). A range ``A:S-E`` selects, within chain A, every residue
 from S to E inclusive. When both ends are present in the chain, it is the run of residue-table rows between
 them in file order (so ``H:100-101`` includes ``100A``, ``100B`` and works whatever the order of insertion
 codes); otherwise residues are compared by ``(resseq, icode)`` with the blank insertion code first (a CATH
@@ -27,6 +28,9 @@ from protsteer.structure.parsed import ResidueTable
 _ITEM = re.compile(
     r"^(?P<chain>[^:,]+):(?P<start>-?\d+)(?P<si>[A-Za-z]?)(?:-(?P<end>-?\d+)(?P<ei>[A-Za-z]?))?$"
 )
+
+#: a bare item that reads as residue numbers, not as a chain id (``10``, ``10A``, ``10-20``)
+_NUMBERS = re.compile(r"^-?\d+[A-Za-z]?(?:--?\d+[A-Za-z]?)?$")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ def parse_residue_selection(text: str) -> list[ResidueRange]:
     ranges = []
     for item in items:
         if ":" not in item:
+            if _NUMBERS.match(item):
+                raise ProtsteerError(f"residue address {item!r} has no chain (write CHAIN:{item})")
             ranges.append(ResidueRange(item, None, "", None, ""))
             continue
         match = _ITEM.match(item)
