@@ -20,6 +20,15 @@ def _seed_torch():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _native_bf16(monkeypatch):
+    """bf16 autocast runs on the CPU in every test, whatever this CPU has (without native bf16 the tool
+    falls back to float32: tests/test_precision.py covers that)."""
+    from protsteer.tasks import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (real structures and labels); skips the test when it is absent."""

@@ -158,8 +158,8 @@ precision_option = click.option(
     type=click.Choice(["fp32", "bf16", "fp16"]),
     default="fp32",
     show_default=True,
-    help="Network arithmetic: bf16 autocast on CUDA or a CPU (faster on CPUs with native bf16; "
-    "README, Performance), fp16 on CUDA only (a CPU falls back to fp32).",
+    help="Network arithmetic: bf16 autocast on CUDA or a CPU with native bf16 (faster there; README, "
+    "Performance; other CPUs fall back to fp32), fp16 on CUDA only (a CPU falls back to fp32).",
 )
 
 runtime_options = stack_options(

@@ -56,7 +56,8 @@ def training_options(*, batch_size: int, epochs: int, checkpoint_every: int, log
             type=click.Choice(["off", "bf16", "fp16"]),
             default="off",
             show_default=True,
-            help="Autocast: bf16 on CUDA or a CPU (faster where the CPU has native bf16), fp16 on CUDA only.",
+            help="Autocast: bf16 on CUDA or a CPU with native bf16 (other CPUs fall back to float32), fp16 "
+            "on CUDA only.",
         ),
         _threads_option,
         click.option(
