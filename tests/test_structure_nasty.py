@@ -362,6 +362,10 @@ def test_bare_chain_selects_the_whole_chain():
     assert residues.chain.tolist() == ["A"] * 3 + ["B"] * 2 + ["C"] * 2
     assert np.flatnonzero(select_residues(residues, "B")).tolist() == [3, 4]
     assert np.flatnonzero(select_residues(residues, "C, A:2")).tolist() == [1, 5, 6]
+    blank = read_structure(pdb_text(chain_of(3, chain=" "))).residues
+    assert blank.chain.tolist() == [""] * 3  # an old PDB file without chain ids: chain _ names it
+    assert np.flatnonzero(select_residues(blank, "_:2-3")).tolist() == [1, 2]
+    assert select_residues(blank, "_").all()
     ranges = parse_residue_selection("B,A:1-2")
     assert [str(r) for r in ranges] == ["B", "A:1-2"]
 

@@ -7,7 +7,8 @@ Grammar (whitespace around items ignored)::
     item      := CHAIN [ ":" address [ "-" address ] ]   (CHAIN: any characters except ':' and ',')
     address   := ["-"] DIGITS [ICODE]                     (ICODE: one letter; negative numbers allowed)
 
-A bare ``CHAIN`` selects every residue of the chain (a bare item that reads as residue numbers, ``10`` or
+Chain ``_`` is the blank chain id (old PDB files) unless the structure has a chain named ``_``. A bare
+``CHAIN`` selects every residue of the chain (a bare item that reads as residue numbers, ``10`` or
 ``10-20``, is refused as a missing chain). A range ``A:S-E`` selects, within chain A, every residue
 from S to E inclusive. When both ends are present in the chain, it is the run of residue-table rows between
 them in file order (so ``H:100-101`` includes ``100A``, ``100B`` and works whatever the order of insertion
@@ -95,8 +96,10 @@ def select_residues(
     ranges = parse_residue_selection(selection) if isinstance(selection, str) else selection
     mask = np.zeros(len(residues), dtype=bool)
     in_model = np.ones(len(residues), dtype=bool) if model is None else residues.model == model
+    blank_is_underscore = "_" not in set(residues.chain.tolist())
     for item in ranges:
-        chain_rows = np.flatnonzero(in_model & (residues.chain == item.chain))
+        chain = "" if item.chain == "_" and blank_is_underscore else item.chain
+        chain_rows = np.flatnonzero(in_model & (residues.chain == chain))
         hit = _range_rows(residues, chain_rows, item)
         if strict and not hit.any():
             where = "" if model is None else f" in model {model}"

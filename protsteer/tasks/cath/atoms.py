@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import replace
 
 import numpy as np
 
@@ -16,7 +15,6 @@ from protsteer.errors import ProtsteerError
 from protsteer.structure import (
     ParsedStructure,
     ReadPolicy,
-    parse_residue_selection,
     read_structure,
     select_residues,
 )
@@ -85,8 +83,7 @@ def domain_mask(
         return "" if name == "_" and "_" not in chains else name
 
     if segments:
-        ranges = [replace(r, chain=actual(r.chain)) for r in parse_residue_selection(segments)]
-        return select_residues(residues, ranges, model=model)
+        return select_residues(residues, segments, model=model)  # chain _ = blank there too
     mask = residues.model == model
     return mask & (residues.chain == actual(chain)) if chain else mask
 
