@@ -89,6 +89,10 @@ def test_positions_restrict_the_scan(setup, tmp_path):
     assert sorted({r["resseq"] for r in rows}) == [805, 806, 807, 820]
     full = {(r["resseq"], r["mt"]): r for r in iter_rows(scan, SCAN_COLUMNS)}
     assert all(full[(r["resseq"], r["mt"])] == r for r in rows)
+    whole = tmp_path / "whole.tsv"
+    scan_chain = ["scan", inputs / "head.pdb", "-o", whole, "--weights", weights, "--workers", "0", "-q"]
+    assert run_cli(*scan_chain, "--positions", "A") == 0  # the whole chain: the whole scan
+    assert list(iter_rows(whole, SCAN_COLUMNS)) == list(iter_rows(scan, SCAN_COLUMNS))
 
 
 @pytest.mark.parametrize("selection", ["A:x", "10", "A:20-10", "A:10-20,"])
