@@ -138,6 +138,23 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
     assert best["metrics"]["accuracy"] == max(row["accuracy"] for row in rows)
 
 
+def test_run_directory_log_collects_every_run_and_resume_and_leaves_logging_as_it_was(tmp_path):
+    import logging
+
+    package = logging.getLogger("protsteer")
+    level_before, handlers_before = package.level, list(package.handlers)
+    train(ToyTask(sigterm_at_call=3), _config(tmp_path, log_every=1))
+    train(ToyTask(), _config(tmp_path, resume=True, log_every=1))
+    assert package.level == level_before and package.handlers == handlers_before
+
+    lines = (tmp_path / "train.log").read_text().splitlines()
+    messages = [line.split(": ", 1)[1] for line in lines]
+    assert "received signal 15: stopping after this step with a checkpoint" in messages
+    assert any(m.startswith("resumed from ") and m.endswith("at step 3 of 12") for m in messages)
+    assert [m.split()[1] for m in messages if m.startswith("step ")] == [f"{i}/12" for i in range(1, 13)]
+    assert all(" INFO " in line or " WARNING " in line for line in lines)
+
+
 def test_training_learns_the_toy_problem(tmp_path):
     result = train(ToyTask(dropout=0.0), _config(tmp_path, max_steps=60, val_every=20))
     assert result.best_metrics["accuracy"] >= 0.8

@@ -45,7 +45,9 @@ Run directory
 validation: step, epoch, samples, lr, train_loss, the task's metrics, elapsed_s, best), ``checkpoints/
 step-XXXXXXXX.pt`` (the last ``keep_checkpoints``; model + optimizer + scheduler + grad scaler + RNG states +
 step + the weight average if ``ema_decay``, written atomically), ``best.pt`` (the model state with the best
-validation metric, its metrics and step). A checkpoint is also written after every validation. ``--resume``
+validation metric, its metrics and step), ``train.log`` (protsteer's log records at info level and up, with
+timestamps, appended by every run and resume of the directory). A checkpoint is also written after every
+validation. ``--resume``
 loads the newest checkpoint and continues exactly where it stopped: the sampler position is a function of the
 step, the augmentation generator of (seed, step, rank), the train-loss window and the global RNG state are
 restored, so an interrupted and resumed run reproduces the uninterrupted run (same batch size and world size).
@@ -66,6 +68,7 @@ rank 0 only, and agrees on stopping with an all-reduce of the stop flags every s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -74,7 +77,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Sized
+from collections.abc import Iterator, Sized
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -312,10 +315,35 @@ def train(task: TrainingTask, config: TrainConfig) -> TrainResult:
         torch.set_num_threads(config.threads)
     rank, world_size, device, owns_group = _distributed_setup(config)
     try:
-        return _train(task, config, rank, world_size, device, started)
+        with _run_log(config.out_dir) if rank == 0 else contextlib.nullcontext():
+            return _train(task, config, rank, world_size, device, started)
     finally:
         if owns_group:
             dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """Appends the ``protsteer`` loggers' records (info and up) to ``run_dir/train.log`` while the block runs.
+
+    The package logger is lowered to info for the duration if it was less verbose, so the run directory keeps
+    the progress lines even when the caller configured no logging (the records then also reach root-logger
+    handlers that have no level of their own)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    package = logging.getLogger("protsteer")
+    previous_level = package.level
+    if package.getEffectiveLevel() > logging.INFO:
+        package.setLevel(logging.INFO)
+    package.addHandler(handler)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(previous_level)
+        handler.close()
 
 
 def _train(
