@@ -345,7 +345,7 @@ def test_policy_validation_and_round_trip():
 
 def test_selection_errors():
     parsed = read_structure(pdb_text(chain_of(3)))
-    for bad in ("A10", "A:", "A:1-", "A:5-2", ":3", "A:1,,A:2", ""):
+    for bad in ("A10", ":", "A::", "A:1-", "A:5-2", ":3", "A:1,,A:2", ""):
         with pytest.raises(ProtsteerError):
             select_residues(parsed.residues, bad)
     with pytest.raises(ProtsteerError, match="matches no residue"):
@@ -368,6 +368,16 @@ def test_bare_chain_selects_the_whole_chain():
     assert select_residues(blank, "_").all()
     ranges = parse_residue_selection("B,A:1-2")
     assert [str(r) for r in ranges] == ["B", "A:1-2"]
+    assert np.flatnonzero(select_residues(residues, "B:")).tolist() == [3, 4]  # CHAIN: is the whole chain too
+
+
+def test_a_chain_named_by_digits_is_selected_whole_with_a_trailing_colon():
+    lines = chain_of(2, chain="1") + chain_of(3, chain="2", start=5)
+    residues = read_structure(pdb_text(lines)).residues
+    assert np.flatnonzero(select_residues(residues, "2:")).tolist() == [2, 3, 4]
+    assert np.flatnonzero(select_residues(residues, "2:6-7, 1:")).tolist() == [0, 1, 3, 4]
+    with pytest.raises(ProtsteerError, match=r"has no chain \(write CHAIN:2; all of a chain named '2': 2:\)"):
+        select_residues(residues, "2")
 
 
 def test_path_objects_and_strings_agree(tmp_path):

@@ -33,8 +33,8 @@ from protsteer.tasks.propensity.tables import STRUCTURE_SCORES
 )
 @propensity_weights_option
 @positions_option(
-    "Predict only these residues (author numbering: chain:resseq[icode], ranges, whole chains); the "
-    "environments still hold every atom of the structure."
+    "Predict only these residues (author numbering: chain:resseq[icode], ranges, whole chains as B or "
+    "B:); the environments still hold every atom of the structure."
 )
 @click.option(
     "--tasks",

@@ -31,7 +31,9 @@ from protsteer.cli.batch_options import (
     "directory (scan.<format>, run.json, errors.tsv inside).",
 )
 @propensity_weights_option
-@positions_option("Scan only these residues (author numbering: chain:resseq[icode], ranges, whole chains).")
+@positions_option(
+    "Scan only these residues (author numbering: chain:resseq[icode], ranges, whole chains as B or B:)."
+)
 @click.option(
     "--mutations",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),

@@ -1,19 +1,19 @@
 """Residue addresses and selections in author numbering: ``A:10``, ``A:10A``, ``A:10-20``, ``A:1-9,B:5-7``,
-``A`` (all of chain A).
+``A`` or ``A:`` (all of chain A).
 
 Grammar (whitespace around items ignored)::
 
     selection := item ("," item)*
-    item      := CHAIN [ ":" address [ "-" address ] ]   (CHAIN: any characters except ':' and ',')
+    item      := CHAIN [ ":" [ address [ "-" address ] ] ]   (CHAIN: any characters except ':' and ',')
     address   := ["-"] DIGITS [ICODE]                     (ICODE: one letter; negative numbers allowed)
 
 Chain ``_`` is the blank chain id (old PDB files) unless the structure has a chain named ``_``. A bare
-``CHAIN`` selects every residue of the chain (a bare item that reads as residue numbers, ``10`` or
-``10-20``, is refused as a missing chain). A range ``A:S-E`` selects, within chain A, every residue
-from S to E inclusive. When both ends are present in the chain, it is the run of residue-table rows between
-them in file order (so ``H:100-101`` includes ``100A``, ``100B`` and works whatever the order of insertion
-codes); otherwise residues are compared by ``(resseq, icode)`` with the blank insertion code first (a CATH
-segment may start at a residue that is not observed).
+``CHAIN`` or ``CHAIN:`` selects every residue of the chain (a bare item that reads as residue numbers, ``10``
+or ``10-20``, is refused as a missing chain; all of a chain named ``10`` is ``10:``). A range ``A:S-E``
+selects, within chain A, every residue from S to E inclusive. When both ends are present in the chain, it is
+the run of residue-table rows between them in file order (so ``H:100-101`` includes ``100A``, ``100B`` and
+works whatever the order of insertion codes); otherwise residues are compared by ``(resseq, icode)`` with the
+blank insertion code first (a CATH segment may start at a residue that is not observed).
 """
 
 from __future__ import annotations
@@ -61,9 +61,16 @@ def parse_residue_selection(text: str) -> list[ResidueRange]:
         raise ProtsteerError(f"empty residue selection item in {text!r}")
     ranges = []
     for item in items:
+        whole_chain = item[:-1].strip() if item.endswith(":") and item.count(":") == 1 else None
+        if whole_chain:
+            ranges.append(ResidueRange(whole_chain, None, "", None, ""))
+            continue
         if ":" not in item:
             if _NUMBERS.match(item):
-                raise ProtsteerError(f"residue address {item!r} has no chain (write CHAIN:{item})")
+                raise ProtsteerError(
+                    f"residue address {item!r} has no chain (write CHAIN:{item}; all of a chain named "
+                    f"{item!r}: {item}:)"
+                )
             ranges.append(ResidueRange(item, None, "", None, ""))
             continue
         match = _ITEM.match(item)
