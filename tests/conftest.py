@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,37 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "chains.tsv").exists():
         pytest.skip("../shared/data not available")
     return SHARED_DATA
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """One ``protsteer predict`` run with default options, shared by the predict / scan / batch tests (which
+    only read it): the tiny network's weights file, the valid example structures and the OUTDIR."""
+
+    weights: Path
+    inputs: Path
+    out: Path
+
+    def rows(self, structure_id: str | None = None) -> list[dict]:
+        """The rows of ``out/residues.tsv`` (those of one structure when ``structure_id`` is given)."""
+        from protsteer.io.tables import iter_rows
+        from protsteer.tasks.propensity.tables import RESIDUE_COLUMNS
+
+        rows = iter_rows(self.out / "residues.tsv", RESIDUE_COLUMNS)
+        return [row for row in rows if structure_id in (None, row["structure_id"])]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> TinyRun:
+    """See :class:`TinyRun`; tests must not write into its folders."""
+    from predict_helpers import run_cli, tiny_weights, write_valid_structures
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    weights = tiny_weights(root / "tiny.pt")
+    write_valid_structures(root / "in")
+    out = root / "out"
+    assert run_cli("predict", root / "in", "-o", out, "--weights", weights, "--workers", "0", "-q") == 0
+    return TinyRun(weights, root / "in", out)
 
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")

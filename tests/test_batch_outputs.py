@@ -8,22 +8,15 @@ import json
 import shutil
 
 import pytest
-from predict_helpers import run_cli, tiny_weights, write_valid_structures
+from predict_helpers import run_cli
 
 from protsteer.io.tables import iter_rows
 from protsteer.tasks.propensity.tables import RESIDUE_COLUMNS
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("outputs")
-    weights = tiny_weights(root / "tiny.pt")
-    inputs = root / "in"
-    write_valid_structures(inputs)
-    reference = root / "reference"
-    assert run_cli("predict", inputs, "-o", reference, "--weights", weights, "--workers", "0", "-q") == 0
-    rows = list(iter_rows(reference / "residues.tsv", RESIDUE_COLUMNS))
-    return weights, inputs, rows
+def setup(tiny_run):
+    return tiny_run.weights, tiny_run.inputs, tiny_run.rows()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

@@ -11,7 +11,7 @@ import gemmi
 import numpy as np
 import pytest
 import torch
-from predict_helpers import EXAMPLE, run_cli, tiny_weights, write_corrupt_structures, write_valid_structures
+from predict_helpers import EXAMPLE, run_cli, write_corrupt_structures, write_valid_structures
 
 from protsteer.io.tables import Column, iter_rows
 from protsteer.structure import AMINO_ACIDS
@@ -25,22 +25,18 @@ ISSUE_COLUMNS = (
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return tiny_weights(tmp_path_factory.mktemp("weights") / "tiny.pt")
+def weights(tiny_run):
+    return tiny_run.weights
 
 
 @pytest.fixture(scope="module")
-def valid_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("valid")
-    write_valid_structures(directory)
-    return directory
+def valid_dir(tiny_run):
+    return tiny_run.inputs
 
 
 @pytest.fixture(scope="module")
-def predicted(tmp_path_factory, valid_dir, weights):
-    out = tmp_path_factory.mktemp("run") / "out"
-    assert run_cli("predict", valid_dir, "-o", out, "--weights", weights, "--workers", "0", "-q") == 0
-    return out
+def predicted(tiny_run):
+    return tiny_run.out
 
 
 def test_header_is_exactly_the_documented_column_order(predicted):

@@ -6,12 +6,12 @@ import json
 import math
 
 import pytest
-from predict_helpers import run_cli, tiny_weights, write_valid_structures
+from predict_helpers import run_cli
 
 from protsteer.io.tables import iter_rows
 from protsteer.structure import AMINO_ACIDS
 from protsteer.tasks.propensity.mutations import parse_mutant
-from protsteer.tasks.propensity.tables import RESIDUE_COLUMNS, SCAN_COLUMNS
+from protsteer.tasks.propensity.tables import SCAN_COLUMNS
 
 ISSUE_COLUMNS = (
     "structure_id model chain resseq icode seq_index wt mt mutant log_odds logp_wt logp_mt p_wt p_mt".split()
@@ -19,20 +19,11 @@ ISSUE_COLUMNS = (
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scan")
-    weights = tiny_weights(root / "tiny.pt")
-    inputs = root / "in"
-    write_valid_structures(inputs)
-    predicted = root / "predicted"
-    assert (
-        run_cli("predict", inputs / "head.pdb", "-o", predicted, "--weights", weights, "--workers", "0", "-q")
-        == 0
-    )
-    residues = list(iter_rows(predicted / "residues.tsv", RESIDUE_COLUMNS))
-    scan = root / "scan.tsv"
+def setup(tiny_run, tmp_path_factory):
+    weights, inputs = tiny_run.weights, tiny_run.inputs
+    scan = tmp_path_factory.mktemp("scan") / "scan.tsv"
     assert run_cli("scan", inputs / "head.pdb", "-o", scan, "--weights", weights, "--workers", "0", "-q") == 0
-    return weights, inputs, residues, scan
+    return weights, inputs, tiny_run.rows("head"), scan
 
 
 def test_columns_and_one_row_per_mutant(setup):
