@@ -11,6 +11,7 @@ import pytest
 TESTS_DIR = Path(__file__).resolve().parent
 TEST_DATA = TESTS_DIR / "data"
 SHARED_DATA = (TESTS_DIR.parent.parent / "shared" / "data").resolve()
+SHARED_SUBSET = TEST_DATA / "shared_subset"
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +37,13 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "chains.tsv").exists():
         pytest.skip("../shared/data not available")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_subset() -> Path:
+    """tests/data/shared_subset: nine structure files of ../shared/data with its layout (chains.tsv and
+    splits/ for the six chains among them), committed, so these tests also run where ../shared is absent."""
+    return SHARED_SUBSET
 
 
 @dataclass(frozen=True)

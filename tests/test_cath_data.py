@@ -204,14 +204,14 @@ def test_topology_splits_keep_topologies_together():
     assert all(set(other.values()) == {"train", "val", "test"} for other in others)
 
 
-def test_clf_loads_coordinates_from_whole_entries_and_dompdb(shared_data, tmp_path):
+def test_clf_loads_coordinates_from_whole_entries_and_dompdb(shared_subset, tmp_path):
     import shutil
 
     from protsteer.tasks.cath.task import CathData, load_cath_data
 
     structures = tmp_path / "structures"
     structures.mkdir()
-    lysozyme = shared_data / "structures/acdc_ddg/107l.pdb.gz"
+    lysozyme = shared_subset / "structures/acdc_ddg/107l.pdb.gz"
     shutil.copy(lysozyme, structures / "107l.pdb.gz")  # whole entry, cut with boundaries
     shutil.copy(lysozyme, structures / "108lA00.pdb.gz")  # a "dompdb" file: the whole file is the domain
     (tmp_path / "list.txt").write_text(

@@ -14,8 +14,8 @@ from protsteer.tasks.cath.task import CATH_PLAIN, CATH_SPEC, CATH_STEERABLE, col
 LYSOZYME = "structures/acdc_ddg/107l.pdb.gz"  # T4 lysozyme, CATH 1swyA00 (1.10), chain A 1-162
 
 
-def _domain_grid(shared_data) -> torch.Tensor:
-    structure = read_structure(shared_data / LYSOZYME)
+def _domain_grid(shared_subset) -> torch.Tensor:
+    structure = read_structure(shared_subset / LYSOZYME)
     coords, channel, n_residues, _ = structure_atoms(structure, CATH_SPEC, "A:1-162")
     assert n_residues == 162 and len(coords) == 162  # one CA entry per residue
     np.testing.assert_allclose(coords.mean(axis=0), 0, atol=1e-4)  # centred on the CA centroid
@@ -23,8 +23,8 @@ def _domain_grid(shared_data) -> torch.Tensor:
     return domain_grids(batch, CATH_SPEC, torch.device("cpu"), None)
 
 
-def test_steerable_cath_net_is_invariant_to_the_24_cube_rotations(shared_data):
-    grid = _domain_grid(shared_data)
+def test_steerable_cath_net_is_invariant_to_the_24_cube_rotations(shared_subset):
+    grid = _domain_grid(shared_subset)
     assert grid.shape == (1, 3, 21, 21, 21) and grid.sum() > 0  # CA split into helix / strand / coil
     rotated = torch.cat([rotate_grid(grid, R) for R in cube_rotations()])
     assert not torch.allclose(rotated[0], rotated[5])  # the rotations do move the domain
@@ -39,9 +39,9 @@ def test_steerable_cath_net_is_invariant_to_the_24_cube_rotations(shared_data):
     assert (plain_logits - plain_logits[0]).abs().max() > 1e-2 * plain_logits.abs().max()
 
 
-def test_segments_with_insertion_codes_and_blank_chain(shared_data):
+def test_segments_with_insertion_codes_and_blank_chain(shared_subset):
     # DB5.5 unbound files have a blank chain id; domains.tsv writes it as "_"
-    structure = read_structure(shared_data / "structures/db55/1E96_r_u.pdb.gz")
+    structure = read_structure(shared_subset / "structures/db55/1E96_r_u.pdb.gz")
     residues = structure.residues
     assert set(residues.chain.tolist()) == {""}
     # the file starts 1A, 2A, 1, 2, ..., 181: a range runs in file order from its first address
@@ -55,10 +55,10 @@ def test_segments_with_insertion_codes_and_blank_chain(shared_data):
     assert whole.sum() == len(residues) and (mask <= whole).all()
 
 
-def test_segments_select_insertion_code_ranges(shared_data):
+def test_segments_select_insertion_code_ranges(shared_subset):
     import gzip
 
-    text = gzip.decompress((shared_data / LYSOZYME).read_bytes()).decode()
+    text = gzip.decompress((shared_subset / LYSOZYME).read_bytes()).decode()
     lines = [line for line in text.splitlines() if line.startswith("ATOM")]
     # renumber residues 10..12 of chain A as 9A, 9B, 9C (insertion codes)
     renumbered = []

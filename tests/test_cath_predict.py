@@ -65,8 +65,8 @@ def test_column_order_matches_the_issue():
     assert "p_arch_3.40" in names and "p_arch_3.4" not in names
 
 
-def test_one_row_per_chain_by_default(shared_data, model):
-    structure = read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz")
+def test_one_row_per_chain_by_default(shared_subset, model):
+    structure = read_structure(shared_subset / "structures/acdc_ddg/1rgc.pdb.gz")
     rows = predict_domains(structure, model, LABELS, SPEC)
     assert [(r["chain"], r["domain_id"], r["domain_source"]) for r in rows] == [
         ("A", "A", "whole_chain"),
@@ -79,7 +79,7 @@ def test_one_row_per_chain_by_default(shared_data, model):
         _check_row(row)
 
 
-def test_user_domains_file(shared_data, model, tmp_path):
+def test_user_domains_file(shared_subset, model, tmp_path):
     domains_file = tmp_path / "domains.tsv"
     domains_file.write_text(
         "structure_id\tchain\tdomain_id\tsegments\n"
@@ -89,7 +89,7 @@ def test_user_domains_file(shared_data, model, tmp_path):
     )
     domains = read_domains_file(domains_file)
     assert set(domains) == {"1rgc", "other"} and domains["1rgc"][0].segments == "A:1-50,A:90-104"
-    structure = read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz", structure_id="1rgc")
+    structure = read_structure(shared_subset / "structures/acdc_ddg/1rgc.pdb.gz", structure_id="1rgc")
     rows = predict_domains(structure, model, LABELS, SPEC, domains["1rgc"])
     assert [(r["domain_id"], r["domain_source"], r["n_residues"]) for r in rows] == [
         ("A01", "user", 65),
@@ -111,7 +111,7 @@ def test_domains_file_errors(tmp_path):
         read_domains_file(path)
 
 
-def test_load_predictor_from_weights_file(shared_data, model, tmp_path, caplog):
+def test_load_predictor_from_weights_file(shared_subset, model, tmp_path, caplog):
     weights = tmp_path / "cath-test.pt"
     save_weights(
         weights,
@@ -126,7 +126,7 @@ def test_load_predictor_from_weights_file(shared_data, model, tmp_path, caplog):
     predictor = load_predictor(str(weights), "cpu", None)
     assert [c.name for c in predictor.columns] == [c.name for c in COLUMNS]
     assert predictor.settings["labels"] == LABELS and len(predictor.settings["sha256"]) == 64
-    structure = read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz")
+    structure = read_structure(shared_subset / "structures/acdc_ddg/1rgc.pdb.gz")
     rows = predictor(structure, "1rgc.pdb.gz")
     assert len(rows) == 2
     reference = predict_domains(structure, model, LABELS, SPEC)
@@ -141,7 +141,7 @@ def test_load_predictor_from_weights_file(shared_data, model, tmp_path, caplog):
         rows = with_domains(structure, "1rgc.pdb.gz")
         assert (
             with_domains(
-                read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz", structure_id="x"), "x.pdb"
+                read_structure(shared_subset / "structures/acdc_ddg/1rgc.pdb.gz", structure_id="x"), "x.pdb"
             )
             == []
         )
@@ -150,14 +150,14 @@ def test_load_predictor_from_weights_file(shared_data, model, tmp_path, caplog):
     assert "x.pdb: cath: no domains of 'x' in the domains file" in caplog.text
 
 
-def test_orientation_averaging_is_the_mean_probability(shared_data, model):
+def test_orientation_averaging_is_the_mean_probability(shared_subset, model):
     import numpy as np
     import torch
 
     from protsteer.so3 import orientation_set
     from protsteer.voxel import domain_environment
 
-    structure = read_structure(shared_data / "structures/acdc_ddg/1rgc.pdb.gz")
+    structure = read_structure(shared_subset / "structures/acdc_ddg/1rgc.pdb.gz")
     rows = predict_domains(structure, model, LABELS, SPEC, orientations=3)
     chain_a = structure.residues.chain == "A"
     envs = domain_environment(structure, SPEC, residues=chain_a, frame="local")

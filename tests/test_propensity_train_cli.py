@@ -22,11 +22,11 @@ TINY = '{"stages": [[4, 2], [4, 2]], "blocks": [0, 1], "head_hidden": 16}'
 
 
 @pytest.fixture(scope="module")
-def mini_data(shared_data, tmp_path_factory):
+def mini_data(shared_subset, tmp_path_factory):
     """chains.tsv, splits/ and the structure files of five small chains of the shared data."""
     root = tmp_path_factory.mktemp("mini_data")
     wanted = {key for keys in SPLIT_CHAINS.values() for key in keys}
-    lines = (shared_data / "chains.tsv").read_text().splitlines()
+    lines = (shared_subset / "chains.tsv").read_text().splitlines()
     kept = [lines[0]] + [line for line in lines[1:] if line.split("\t")[0] in wanted]
     (root / "chains.tsv").write_text("\n".join(kept) + "\n")
     (root / "splits").mkdir()
@@ -35,7 +35,7 @@ def mini_data(shared_data, tmp_path_factory):
     for line in kept[1:]:
         relative = line.split("\t")[2]
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shared_data / relative, root / relative)
+        shutil.copy(shared_subset / relative, root / relative)
     return root
 
 

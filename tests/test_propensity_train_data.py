@@ -141,19 +141,19 @@ def test_read_split_on_shared_data(shared_data):
         read_split(shared_data, "nonexistent")
 
 
-def test_cached_environments_equal_the_inference_environments(shared_data, tmp_path):
+def test_cached_environments_equal_the_inference_environments(shared_subset, tmp_path):
     from protsteer.structure.policy import ReadPolicy
     from protsteer.structure.reading import read_structure
 
-    chains = [c for c in read_split(shared_data, "train") if c.file.endswith("1A2K_l_b.pdb.gz")]
-    root, errors = build_cache(shared_data, [chains[0].file], tmp_path, ReadPolicy())
+    chains = [c for c in read_split(shared_subset, "train") if c.file.endswith("1A2K_l_b.pdb.gz")]
+    root, errors = build_cache(shared_subset, [chains[0].file], tmp_path, ReadPolicy())
     assert root == cache_root(tmp_path, ReadPolicy()) and not errors
     store = StructureStore.load(root, [chains[0].file])
     samples = split_samples(store, chains)
     assert 0.9 * chains[0].n_residues <= len(samples) <= chains[0].n_residues
     spec = VoxelSpec()
     dataset = EnvironmentDataset(store, samples, spec)
-    parsed = read_structure(shared_data / chains[0].file, ReadPolicy())
+    parsed = read_structure(shared_subset / chains[0].file, ReadPolicy())
     for i in (0, 5, len(samples) - 1):
         coords, channel, label = dataset[i]
         reference = residue_environments(parsed, spec, residue_mask=[int(samples.residue[i])], rotatable=True)
