@@ -10,7 +10,7 @@ from predict_helpers import run_cli
 
 from protsteer.io.tables import iter_rows
 from protsteer.structure import AMINO_ACIDS
-from protsteer.tasks.propensity.mutations import parse_mutant
+from protsteer.tasks.propensity.mutations import Mutation, parse_mutations
 from protsteer.tasks.propensity.tables import SCAN_COLUMNS
 
 ISSUE_COLUMNS = (
@@ -98,10 +98,12 @@ def test_malformed_positions_are_a_usage_error(setup, tmp_path, capsys, selectio
 
 def test_mutation_file_keeps_its_columns(setup, tmp_path):
     weights, inputs, residues, scan = setup
-    first = next(r for r in residues if r["native_aa"] != "X")
+    first, second = [r for r in residues if r["native_aa"] != "X"][:2]
     wt, position = first["native_aa"], first["seq_index"] + 1
     other = "A" if wt != "A" else "C"
     wrong = "W" if wt != "W" else "Y"
+    wt2, position2 = second["native_aa"], second["seq_index"] + 1
+    other2 = "G" if wt2 != "G" else "P"
     mutations = tmp_path / "variants.csv"
     mutations.write_text(
         "mutant,chain,note\n"
@@ -109,6 +111,10 @@ def test_mutation_file_keeps_its_columns(setup, tmp_path):
         f"A:{wrong}{position}{other},,mismatch\n"
         f"{wt}999{other},,absent\n"
         "garbage,,bad\n"
+        f"{wt}{position}{other}:{wt2}{position2}{other2},,double\n"
+        f'"A:{wt}{position}{other}, {wt2}{position2}{other2}",,double with chain\n'
+        f"{wt}{position}{other}:{wt}{position}{wrong},,twice\n"
+        f"{wt}{position}{other}:{wt2}999{other2},,double absent\n"
     )
     out = tmp_path / "scored.csv"
     assert (
@@ -138,16 +144,27 @@ def test_mutation_file_keeps_its_columns(setup, tmp_path):
         ("mismatch", "wt_mismatch"),
         ("absent", "not_found"),
         ("bad", "invalid_mutant"),
+        ("double", "ok"),
+        ("double with chain", "ok"),
+        ("twice", "invalid_mutant"),
+        ("double absent", "not_found"),
     ]
-    reference = next(
-        r for r in iter_rows(scan, SCAN_COLUMNS) if r["seq_index"] == first["seq_index"] and r["mt"] == other
-    )
+    singles = list(iter_rows(scan, SCAN_COLUMNS))
+    reference = next(r for r in singles if r["seq_index"] == first["seq_index"] and r["mt"] == other)
+    reference2 = next(r for r in singles if r["seq_index"] == second["seq_index"] and r["mt"] == other2)
     assert float(rows[0]["log_odds"]) == pytest.approx(reference["log_odds"], abs=1e-6)
     assert float(rows[1]["log_odds"]) == pytest.approx(reference["log_odds"], abs=1e-6)
     assert rows[2]["log_odds"] == "" and rows[3]["log_odds"] == ""
+    for double in rows[4:6]:  # additive: sums of the single-site scores, sites joined by ':'
+        for name in ("log_odds", "logp_wt", "logp_mt"):
+            assert float(double[name]) == pytest.approx(reference[name] + reference2[name], abs=1e-5)
+        assert float(double["p_mt"]) == pytest.approx(reference["p_mt"] * reference2["p_mt"], rel=1e-4)
+        assert double["scan_mutant"] == f"{reference['mutant']}:{reference2['mutant']}"
+        assert (double["scan_chain"], double["wt"], double["resseq"]) == ("A:A", f"{wt}:{wt2}", "")
+    assert all(r["log_odds"] == "" for r in rows[6:])
     assert all(r["structure_id"] == "head" for r in rows)  # also on rows without a residue
     record = json.loads((tmp_path / "scored.csv.work" / "run.json").read_text())
-    assert record["timing"]["residues"] == 1  # only the residue the list names was predicted
+    assert record["timing"]["residues"] == 2  # only the residues the list names were predicted
 
 
 def test_author_numbering(setup, tmp_path):
@@ -210,9 +227,19 @@ def test_empty_mutation_file_is_an_error(setup, tmp_path, capsys):
     assert code == 1 and f"{mutations}: the mutation file lists no mutants" in capsys.readouterr().err
 
 
-def test_parse_mutant():
-    assert parse_mutant("B:G12V") == parse_mutant("g12v", chain="B")
-    assert parse_mutant("G12V").position == 12 and parse_mutant("G12V").chain is None
-    assert parse_mutant("G0V") is None and parse_mutant("G12AV") is None and parse_mutant("B12V") is None
-    author = parse_mutant("H:G100AV", numbering="author")
+def test_parse_mutations():
+    assert (
+        parse_mutations("B:G12V") == parse_mutations("g12v", chain="B") == (Mutation("B", "G", 12, "", "V"),)
+    )
+    assert parse_mutations("G12V") == (Mutation(None, "G", 12, "", "V"),)
+    for bad in ("G0V", "G12AV", "B12V", "", "B:", "A:B:G12V", "G12V:B12V", "garbage"):
+        assert parse_mutations(bad) is None, bad
+    (author,) = parse_mutations("H:G100AV", numbering="author")
     assert (author.chain, author.position, author.icode, author.mt) == ("H", 100, "A", "V")
+    assert parse_mutations("A10G:L20V") == (
+        Mutation(None, "A", 10, "", "G"),
+        Mutation(None, "L", 20, "", "V"),
+    )
+    sites = parse_mutations("A:G12V, L20V;B:K5E", chain="C")
+    assert [(site.chain, site.position) for site in sites] == [("A", 12), ("A", 20), ("B", 5)]
+    assert [site.chain for site in parse_mutations("G12V:B:K5E", chain="C")] == ["C", "B"]

@@ -39,7 +39,8 @@ from protsteer.cli.batch_options import (
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help="Score only these mutants: a table with a 'mutant' column ([CHAIN:]G12V, position = "
-    "seq_index + 1) or one mutant per line; all its columns are kept.",
+    "seq_index + 1; multi-point A10G:L20V scored as the sum over sites) or one mutant per line; all its "
+    "columns are kept.",
 )
 @click.option(
     "--numbering",
@@ -76,6 +77,7 @@ def scan(
       protsteer scan 1abc.pdb --positions A:10-20,A:45 -o scan.tsv
       protsteer scan 1abc.pdb --positions B -o scan.tsv      # every residue of chain B
       protsteer scan 1abc.pdb --mutations variants.tsv -o scored.tsv
+      protsteer scan 1abc.pdb --mutations dms.csv -o scored.csv  # A10G:L20V rows: additive
       protsteer scan 1abc.pdb -o scan.tsv --orientations 8  # average 8 orientations (8x the time)
     """
     from protsteer.tasks.propensity.scan import run_scan

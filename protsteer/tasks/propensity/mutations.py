@@ -5,6 +5,14 @@ plain text file with one mutant per line. A mutant is ``[CHAIN:]{wt}{position}{m
 (``numbering="seq_index"``), ``position = seq_index + 1`` (1-based index among the residues of the chain, in
 file order), e.g. ``G12V`` or ``B:G12V``; with ``numbering="author"`` the position is the author residue
 number with an optional insertion code (``H:G100AV`` = residue 100A of chain H), as in most ddG tables.
+
+A cell may name a multi-point mutant: sites joined by ``:``, ``,``, ``;`` or spaces (``A10G:L20V``, as in
+ProteinGym). A chain prefix applies to the sites after it until the next one (``A:G12V,L20V:B:K5E`` = A G12V,
+A L20V, B K5E). Its scores are the sums over the sites (``log_odds``, ``logp_wt``, ``logp_mt``; ``p_wt`` and
+``p_mt`` the products), each site scored in the wild-type environment: an additive model without epistasis.
+On such a row ``chain``, ``wt`` and ``mt`` list the sites joined by ``:``, ``resseq``, ``icode`` and
+``seq_index`` are empty, and the status is the first that is not ``ok`` among the sites. Naming one residue
+twice is ``invalid_mutant``.
 Optional columns: ``chain`` (used when the mutant has no ``CHAIN:`` prefix) and ``structure_id`` (the row
 applies only to that input). In a plain text file, blank lines and lines starting with ``#`` are skipped.
 Every input column is kept in the output; scan columns whose names clash with
@@ -27,9 +35,8 @@ from protsteer.io.tables import Column, format_from_path, iter_rows, read_header
 from protsteer.structure import AMINO_ACIDS, ResidueTable
 from protsteer.tasks.propensity.tables import SCAN_COLUMNS, native_index, scan_row
 
-_MUTANT = re.compile(
-    r"^(?:(?P<chain>[^:\s]+):)?(?P<wt>[A-Za-z])(?P<position>-?\d+)(?P<icode>[A-Za-z]?)(?P<mt>[A-Za-z])$"
-)
+_SITE = re.compile(r"^(?P<wt>[A-Za-z])(?P<position>-?\d+)(?P<icode>[A-Za-z]?)(?P<mt>[A-Za-z])$")
+_SITE_SEPARATORS = re.compile(r"[:,;\s]+")
 NUMBERINGS = ("seq_index", "author")
 _MUTANT_COLUMNS = ("mutant", "mutation")
 
@@ -46,21 +53,35 @@ class Mutation:
     mt: str
 
 
-def parse_mutant(text: str, chain: str | None = None, numbering: str = "seq_index") -> Mutation | None:
-    """``"B:G12V"`` -> Mutation("B", "G", 12, "", "V"); None when malformed or not in the 20 amino acids.
+def parse_mutations(
+    text: str, chain: str | None = None, numbering: str = "seq_index"
+) -> tuple[Mutation, ...] | None:
+    """``"B:G12V"`` -> (Mutation("B", "G", 12, "", "V"),); ``"A10G:L20V"`` -> two sites (module docstring).
 
-    Insertion codes and zero or negative positions are only valid with ``numbering="author"``.
+    ``chain`` applies to the sites before any chain prefix. None when malformed or when a letter is not one
+    of the 20 amino acids (a residue named twice is caught when the sites are located). Insertion codes and
+    zero or negative positions are only valid with ``numbering="author"``.
     """
-    match = _MUTANT.match(text.strip())
-    if match is None:
-        return None
-    wt, mt = match["wt"].upper(), match["mt"].upper()
-    position, icode = int(match["position"]), match["icode"]
-    if wt not in AMINO_ACIDS or mt not in AMINO_ACIDS:
-        return None
-    if numbering == "seq_index" and (position < 1 or icode):
-        return None
-    return Mutation(match["chain"] or (chain or None), wt, position, icode, mt)
+    sites: list[Mutation] = []
+    prefix_pending = False
+    for token in _SITE_SEPARATORS.split(text.strip()):
+        if not token:
+            continue
+        match = _SITE.match(token)
+        if match is None:  # not shaped like a site: a chain prefix for the sites after it
+            if prefix_pending:
+                return None
+            chain, prefix_pending = token, True
+            continue
+        wt, mt = match["wt"].upper(), match["mt"].upper()
+        position, icode = int(match["position"]), match["icode"]
+        if wt not in AMINO_ACIDS or mt not in AMINO_ACIDS:
+            return None
+        if numbering == "seq_index" and (position < 1 or icode):
+            return None
+        sites.append(Mutation(chain or None, wt, position, icode, mt))
+        prefix_pending = False
+    return tuple(sites) if sites and not prefix_pending else None
 
 
 @dataclass
@@ -110,19 +131,39 @@ def mutation_rows(
     out_columns = mutations.output_columns()
     scan_names = [c.name for c in out_columns[len(mutations.columns) : -1]]
     native = native_index(residues)
-    for source, mutation, status, row in _located(mutations, residues, numbering):
+    for source, sites, status, rows in _located(mutations, residues, numbering):
         record: dict = dict(source)
         record[scan_names[0]] = residues.structure_id  # SCAN_COLUMNS[0]: which input, also when not found
-        if mutation is not None and row is not None:  # a parsed mutation that names a residue
-            if native[row] < 0:
+        if sites is not None and rows is not None:  # parsed sites that each name a residue
+            if any(native[row] < 0 for row in rows):
                 status = "unknown_native"
             else:
-                structure_wt = AMINO_ACIDS[native[row]]
-                scores = scan_row(residues, row, logp[row], mutation.mt)
+                pairs = list(zip(sites, rows, strict=True))
+                per_site = [scan_row(residues, row, logp[row], site.mt) for site, row in pairs]
+                scores = per_site[0] if len(per_site) == 1 else _combined(per_site)
                 record.update(zip(scan_names, (scores[c.name] for c in SCAN_COLUMNS), strict=True))
-                status = "ok" if structure_wt == mutation.wt else "wt_mismatch"
+                matches = all(AMINO_ACIDS[native[row]] == site.wt for site, row in pairs)
+                status = "ok" if matches else "wt_mismatch"
         record["scan_status"] = status
         yield record
+
+
+def _combined(per_site: list[dict]) -> dict:
+    """The scan row of a multi-point mutant from its sites' rows: sums of the log scores, products of the
+    probabilities, the sites' chain / wt / mt / mutant joined by ``:``, no single residue address."""
+    joined = {name: ":".join(site[name] for site in per_site) for name in ("chain", "wt", "mt", "mutant")}
+    sums = {name: sum(site[name] for site in per_site) for name in ("log_odds", "logp_wt", "logp_mt")}
+    return {
+        "structure_id": per_site[0]["structure_id"],
+        "model": per_site[0]["model"],
+        "resseq": None,
+        "icode": None,
+        "seq_index": None,
+        **joined,
+        **sums,
+        "p_wt": float(np.exp(sums["logp_wt"])),
+        "p_mt": float(np.exp(sums["logp_mt"])),
+    }
 
 
 @dataclass(frozen=True)
@@ -135,17 +176,18 @@ class MutationSelector:
 
     def __call__(self, residues: ResidueTable) -> np.ndarray:
         mask = np.zeros(len(residues), dtype=bool)
-        for _, _, _, row in _located(self.mutations, residues, self.numbering):
-            if row is not None:
-                mask[row] = True
+        for _, _, _, rows in _located(self.mutations, residues, self.numbering):
+            if rows is not None:
+                mask[rows] = True
         return mask
 
 
 def _located(
     mutations: MutationList, residues: ResidueTable, numbering: str
-) -> Iterator[tuple[dict[str, str], Mutation | None, str, int | None]]:
-    """``(source row, parsed mutation, status, residue row or None)`` for each mutation that applies to
-    ``residues`` (all rows, or those whose ``structure_id`` column names this structure)."""
+) -> Iterator[tuple[dict[str, str], tuple[Mutation, ...] | None, str, list[int] | None]]:
+    """``(source row, parsed sites, status, residue row of each site or None)`` for each mutation that
+    applies to ``residues`` (all rows, or those whose ``structure_id`` column names this structure); the
+    rows are given only when every site was found, once each."""
     first_model = int(residues.model[0]) if len(residues) else 0
     in_model = residues.model == first_model
     chains = sorted(set(residues.chain[in_model].tolist()))
@@ -154,16 +196,21 @@ def _located(
         if by_structure and source.get("structure_id") and source["structure_id"] != residues.structure_id:
             continue
         text = source.get(mutations.mutant_column, "")
-        mutation = parse_mutant(text, source.get("chain") or None, numbering)
-        status, row = _locate(mutation, residues, in_model, chains, numbering)
-        yield source, mutation, status, row
+        sites = parse_mutations(text, source.get("chain") or None, numbering)
+        if sites is None:
+            yield source, None, "invalid_mutant", None
+            continue
+        located = [_locate(site, residues, in_model, chains, numbering) for site in sites]
+        status = next((status for status, _ in located if status != "ok"), "ok")
+        rows = [row for _, row in located if row is not None]
+        if status == "ok" and len(set(rows)) != len(rows):
+            status = "invalid_mutant"  # one residue named twice
+        yield source, sites, status, rows if status == "ok" else None
 
 
 def _locate(
-    mutation: Mutation | None, residues: ResidueTable, in_model: np.ndarray, chains: list[str], numbering: str
+    mutation: Mutation, residues: ResidueTable, in_model: np.ndarray, chains: list[str], numbering: str
 ) -> tuple[str, int | None]:
-    if mutation is None:
-        return "invalid_mutant", None
     chain = mutation.chain
     if chain is None:
         if len(chains) != 1:
