@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from predict_helpers import run_cli
 
 from protsteer.cli import cli
+from protsteer.errors import ProtsteerError
 from protsteer.io.weights import load_weights
 
 SPLIT_CHAINS = {
@@ -278,3 +279,29 @@ def test_train_plain_whole_box_residue_weighting_then_evaluate_in_the_input_fram
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["frame"], summary["precision"], summary["evaluated_residues"]) == ("input", "bf16", 20)
+
+
+@pytest.mark.parametrize("orientation", ["local", "random"])
+def test_orientation_local_trains_on_the_unrotated_grids_predict_sees(mini_data, tmp_path, orientation):
+    from protsteer.tasks.propensity.data import EnvironmentDataset
+    from protsteer.tasks.propensity.task import PropensityData, PropensityTask
+    from protsteer.voxel import RESIDUE_SPEC
+
+    data = PropensityData(
+        mini_data, tmp_path / "cache", RESIDUE_SPEC, val_samples=8, cache_workers=1, orientation=orientation
+    )
+    task = PropensityTask(data, {"arch": "steerable", "preset": "tiny"})
+    val = task.val_dataset()
+    batch = task.collate([val[i] for i in range(4)])
+    grids = [
+        task.prepare_batch(batch, torch.device("cpu"), torch.Generator().manual_seed(s))[0] for s in (1, 2)
+    ]
+    if orientation == "local":
+        assert torch.equal(grids[0], grids[1])  # no augmentation: the same grids whatever the generator
+        local = EnvironmentDataset(*task._val, RESIDUE_SPEC, frame="local")
+        assert torch.equal(torch.as_tensor(val[0][0]), torch.as_tensor(local[0][0]))  # predict's frame
+        assert task.describe()["orientation"] == "local"
+    else:
+        assert not torch.allclose(grids[0], grids[1])
+    with pytest.raises(ProtsteerError, match="orientation must be one of random, local"):
+        PropensityData(mini_data, tmp_path / "cache", RESIDUE_SPEC, orientation="sideways")

@@ -75,6 +75,14 @@ def train() -> None:
     help="Family weight ~ sqrt(size), uniform, or proportional to size.",
 )
 @click.option(
+    "--orientation",
+    type=click.Choice(["random", "local"]),
+    default="random",
+    show_default=True,
+    help="random: every training environment turned by a fresh random rotation; local: every environment "
+    "in its residue's backbone frame, unrotated (the grids predict uses).",
+)
+@click.option(
     "--crop-radius",
     type=float,
     default=9.0,
@@ -94,6 +102,7 @@ def propensity(
     samples_per_epoch: int,
     val_samples: int,
     family_weighting: str,
+    orientation: str,
     crop_radius: float,
     channels: tuple[str, ...],
     **options,
@@ -123,6 +132,7 @@ def propensity(
             RESIDUE_SPEC, crop_radius=crop_radius if crop_radius > 0 else None, channels=channels
         ),
         family_weighting=family_weighting,
+        orientation=orientation,
         samples_per_epoch=samples_per_epoch,
         val_samples=val_samples,
         cache_workers=cache_workers,

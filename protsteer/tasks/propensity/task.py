@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 TASK_NAME = "propensity"
 
+#: how training environments are oriented (:attr:`PropensityData.orientation`).
+ORIENTATIONS = ("random", "local")
+
 
 @dataclass
 class PropensityData:
@@ -55,6 +58,9 @@ class PropensityData:
         cache_workers: processes that parse structures into the cache (started with ``spawn``: a script
             that builds the cache with more than one worker needs ``if __name__ == "__main__":``).
         subset_seed: seed of the val subset (fixed, independent of the training seed).
+        orientation: ``"random"`` (each training environment in its file's axes turned by a fresh
+            Haar-random rotation) or ``"local"`` (each environment, train and val, in its residue's
+            backbone frame and not rotated: the grids ``predict`` feeds the network).
     """
 
     data_dir: Path
@@ -66,6 +72,13 @@ class PropensityData:
     val_samples: int = 5_000
     cache_workers: int = 2
     subset_seed: int = 20240531
+    orientation: str = "random"
+
+    def __post_init__(self) -> None:
+        if self.orientation not in ORIENTATIONS:
+            raise ProtsteerError(
+                f"orientation must be one of {', '.join(ORIENTATIONS)}, not {self.orientation!r}"
+            )
 
 
 def load_split(data: PropensityData, split: str) -> tuple[StructureStore, ResidueSamples]:
@@ -117,7 +130,7 @@ class PropensityTask:
         return build_network(self.network_config)
 
     def train_dataset(self) -> EnvironmentDataset:
-        return EnvironmentDataset(*self._train, self.data.spec)
+        return EnvironmentDataset(*self._train, self.data.spec, frame=self._frame)
 
     def train_weights(self) -> np.ndarray:
         return sampling_weights(self._train[1], self.data.family_weighting)
@@ -126,7 +139,11 @@ class PropensityTask:
         return self.data.samples_per_epoch
 
     def val_dataset(self) -> EnvironmentDataset:
-        return EnvironmentDataset(*self._val, self.data.spec)
+        return EnvironmentDataset(*self._val, self.data.spec, frame=self._frame)
+
+    @property
+    def _frame(self) -> str:
+        return "local" if self.data.orientation == "local" else "input"
 
     def collate(self, items: list) -> tuple[torch.Tensor, ...]:
         return collate_environments(items)
@@ -134,8 +151,10 @@ class PropensityTask:
     def prepare_batch(
         self, batch: tuple[torch.Tensor, ...], device: torch.device, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Randomly rotated grids ``[B, C, G, G, G]`` on ``device`` and labels ``[B]``."""
-        return environment_grids(batch, self.data.spec, device, generator)
+        """Grids ``[B, C, G, G, G]`` on ``device`` (randomly rotated unless ``orientation="local"``) and
+        labels ``[B]``."""
+        random = self.data.orientation == "random"
+        return environment_grids(batch, self.data.spec, device, generator if random else None)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits, targets)
@@ -155,6 +174,7 @@ class PropensityTask:
             "val_residues": len(val_samples),
             "val_families": int(len(np.unique(val_samples.family))),
             "family_weighting": self.data.family_weighting,
+            "orientation": self.data.orientation,
             "samples_per_epoch": self.data.samples_per_epoch,
             "voxel_spec": self.data.spec.to_dict(),
             "read_policy": self.data.policy.to_dict(),
