@@ -18,7 +18,10 @@ A run's JSON may also hold ``"init_weights"`` (a weights file or training checkp
 with ``"init_weights": "models/propensity-v3.pt"`` and its network options) and its own ``"lr"`` (a
 continued run wants a lower peak than a fresh one, e.g. 1e-3), ``"arch": "plain"`` (a plain 3D CNN baseline,
 ``protsteer.networks.PlainCNN3d`` options; ``--common`` applies to steerable runs only) and ``"channels"``
-(voxel channels, a list or ``train --channels`` string, e.g. ``"C:backbone,N:backbone,..."``).
+(voxel channels, a list or ``train --channels`` string, e.g. ``"C:backbone,N:backbone,..."``) and
+``"orientation"`` (``train --orientation``: ``"random"`` rotations, the default, or ``"local"``, unrotated
+environments in the residue's backbone frame as ``predict`` presents them; the fair setting for a plain CNN,
+which is not rotation invariant).
 
 Prepare the data with ``benchmarks/carry_training_data.py`` (the checkout travels, ``../shared`` does not).
 """
@@ -84,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     common = json.loads(args.common)
-    runs, shares, inits, archs, channels = {}, {}, {}, {}, {}
+    runs, shares, inits, archs, channels, orientations = {}, {}, {}, {}, {}, {}
     for run in args.run:
         label, _, options = run.partition("=")
         name, _, share = label.partition("@")
@@ -95,6 +98,7 @@ def main() -> None:
         inits[name] = (runs[name].pop("init_weights", None), runs[name].pop("lr", args.lr))
         chosen = runs[name].pop("channels", None)
         channels[name] = ",".join(chosen) if isinstance(chosen, list) else chosen
+        orientations[name] = runs[name].pop("orientation", "random")
     total_share = sum(shares.values())
     started = time.monotonic()
     rates = probe(args, runs, archs, channels)
@@ -114,6 +118,7 @@ def main() -> None:
         command += ["--val-samples", str(args.val_samples), "--ema-decay", str(args.ema_decay)]
         command += ["--network-options", json.dumps(options), "--time-budget", f"{window / 60 - 0.2:.2f}"]
         command += ["--arch", archs[name]] + (["--channels", channels[name]] if channels[name] else [])
+        command += ["--orientation", orientations[name]]
         if init_weights:
             command += ["--init-weights", init_weights]
         (args.work / name).mkdir(parents=True, exist_ok=True)
