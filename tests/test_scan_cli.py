@@ -243,3 +243,14 @@ def test_parse_mutations():
     sites = parse_mutations("A:G12V, L20V;B:K5E", chain="C")
     assert [(site.chain, site.position) for site in sites] == [("A", 12), ("A", 20), ("B", 5)]
     assert [site.chain for site in parse_mutations("G12V:B:K5E", chain="C")] == ["C", "B"]
+
+
+def test_parse_mutations_three_letter_and_hgvs():
+    one_letter = parse_mutations("G12V:L20V")
+    for text in ("Gly12Val:Leu20Val", "p.[Gly12Val;Leu20Val]", "p.Gly12Val p.LEU20val", "G12Val, Leu20V"):
+        assert parse_mutations(text) == one_letter, text
+    assert parse_mutations("B:p.(Gly12Val)") == (Mutation("B", "G", 12, "", "V"),)
+    (author,) = parse_mutations("H:Gly100AVal", numbering="author")
+    assert (author.wt, author.position, author.icode, author.mt) == ("G", 100, "A", "V")
+    for bad in ("Xaa12Val", "Gly12Ter", "Gly12=", "Mse12Val", "Gl12Val"):
+        assert parse_mutations(bad) is None, bad

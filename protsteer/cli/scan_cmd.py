@@ -39,8 +39,8 @@ from protsteer.cli.batch_options import (
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help="Score only these mutants: a table with a 'mutant' column ([CHAIN:]G12V, position = "
-    "seq_index + 1; multi-point A10G:L20V scored as the sum over sites) or one mutant per line; all its "
-    "columns are kept.",
+    "seq_index + 1; also Gly12Val and HGVS p.Gly12Val; multi-point A10G:L20V or p.[Gly12Val;Leu20Val] "
+    "scored as the sum over sites) or one mutant per line; all its columns are kept.",
 )
 @click.option(
     "--numbering",

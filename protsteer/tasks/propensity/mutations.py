@@ -5,6 +5,8 @@ plain text file with one mutant per line. A mutant is ``[CHAIN:]{wt}{position}{m
 (``numbering="seq_index"``), ``position = seq_index + 1`` (1-based index among the residues of the chain, in
 file order), e.g. ``G12V`` or ``B:G12V``; with ``numbering="author"`` the position is the author residue
 number with an optional insertion code (``H:G100AV`` = residue 100A of chain H), as in most ddG tables.
+Three-letter codes and the HGVS protein form are read too (``Gly12Val``, ``p.Gly12Val``,
+``p.[Gly12Val;Leu20Val]``, as in MaveDB): a ``p.`` prefix and brackets are dropped.
 
 A cell may name a multi-point mutant: sites joined by ``:``, ``,``, ``;`` or spaces (``A10G:L20V``, as in
 ProteinGym). A chain prefix applies to the sites after it until the next one (``A:G12V,L20V:B:K5E`` = A G12V,
@@ -33,10 +35,14 @@ import numpy as np
 from protsteer.errors import ProtsteerError
 from protsteer.io.tables import Column, format_from_path, iter_rows, read_header
 from protsteer.structure import AMINO_ACIDS, ResidueTable
+from protsteer.structure.residues import residue_kind
 from protsteer.tasks.propensity.tables import SCAN_COLUMNS, native_index, scan_row
 
-_SITE = re.compile(r"^(?P<wt>[A-Za-z])(?P<position>-?\d+)(?P<icode>[A-Za-z]?)(?P<mt>[A-Za-z])$")
+_SITE = re.compile(
+    r"^(?P<wt>[A-Za-z]{3}|[A-Za-z])(?P<position>-?\d+)(?P<icode>[A-Za-z]?)(?P<mt>[A-Za-z]{3}|[A-Za-z])$"
+)
 _SITE_SEPARATORS = re.compile(r"[:,;\s]+")
+_HGVS_DECORATION = re.compile(r"\bp\.|[\[\]()]")  # p.[Gly12Val;Leu20Val] -> Gly12Val;Leu20Val
 NUMBERINGS = ("seq_index", "author")
 _MUTANT_COLUMNS = ("mutant", "mutation")
 
@@ -64,7 +70,7 @@ def parse_mutations(
     """
     sites: list[Mutation] = []
     prefix_pending = False
-    for token in _SITE_SEPARATORS.split(text.strip()):
+    for token in _SITE_SEPARATORS.split(_HGVS_DECORATION.sub("", text).strip()):
         if not token:
             continue
         match = _SITE.match(token)
@@ -73,15 +79,23 @@ def parse_mutations(
                 return None
             chain, prefix_pending = token, True
             continue
-        wt, mt = match["wt"].upper(), match["mt"].upper()
+        wt, mt = _one_letter(match["wt"]), _one_letter(match["mt"])
         position, icode = int(match["position"]), match["icode"]
-        if wt not in AMINO_ACIDS or mt not in AMINO_ACIDS:
+        if wt is None or mt is None:
             return None
         if numbering == "seq_index" and (position < 1 or icode):
             return None
         sites.append(Mutation(chain or None, wt, position, icode, mt))
         prefix_pending = False
     return tuple(sites) if sites and not prefix_pending else None
+
+
+def _one_letter(code: str) -> str | None:
+    """``"g"`` / ``"Gly"`` -> ``"G"``; None for anything but the 20 standard amino acids."""
+    if len(code) == 1:
+        return code.upper() if code.upper() in AMINO_ACIDS else None
+    kind = residue_kind(code.upper())
+    return kind.native_aa if kind.standard else None
 
 
 @dataclass
