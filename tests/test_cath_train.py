@@ -288,6 +288,26 @@ def test_export_several_runs_as_an_ensemble(tmp_path, capsys):
         expected = (2 * members[0](x).softmax(dim=1) + members[1](x).softmax(dim=1)) / 3
         assert torch.allclose(three.model(x).softmax(dim=1), expected, atol=1e-6)
 
+    # --temperature divides the ensemble's log mean probabilities: T = 0.5 squares them (renormalised)
+    result = runner.invoke(
+        cli,
+        ["train", "export", str(steerable), str(plain), "--temperature", "0.5", "-o", str(tmp_path / "t.pt")],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    tempered = load_weights(tmp_path / "t.pt")
+    assert tempered.network_config["temperature"] == 0.5
+    with torch.no_grad():
+        mean = torch.stack([m(x).softmax(dim=1) for m in members]).mean(dim=0)
+        sharpened = mean**2 / (mean**2).sum(dim=1, keepdim=True)
+        assert torch.allclose(tempered.model(x).softmax(dim=1), sharpened, atol=1e-6)
+        assert torch.equal(tempered.model(x).argmax(dim=1), ensemble.model(x).argmax(dim=1))
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "export", str(steerable), "--temperature", "0.5", "-o", str(tmp_path / "x.pt")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "a temperature applies to an ensemble" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.pt").exists()
+
     other = train("o", "--grid-size", "9", "--network-options", tiny)
     with pytest.raises(SystemExit) as exit_:
         main(["train", "export", str(steerable), str(other), "-o", str(tmp_path / "x.pt")])

@@ -103,6 +103,9 @@ def test_train_resume_export_evaluate(mini_data, tmp_path):
     assert calibration[0] == ["bin_low", "bin_high", "n", "mean_confidence", "accuracy"]
     assert len(calibration) == 11 and sum(int(row[2]) for row in calibration[1:]) == 40
     assert 0 <= summary["calibration"]["ece"] <= 1
+    assert 0.1 <= summary["calibration"]["temperature"] <= 10
+    assert summary["calibration"]["log_loss_at_temperature"] <= summary["per_residue"]["log_loss"] + 1e-6
+    assert "best temperature" in result.output
 
     averaged = tmp_path / "eval-orientations"
     paths[paths.index(str(out))] = str(averaged)

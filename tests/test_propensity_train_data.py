@@ -21,6 +21,7 @@ from protsteer.tasks.propensity.metrics import (
     confusion_matrix,
     family_bootstrap_difference,
     family_macro,
+    fit_temperature,
     summary_metrics,
 )
 from protsteer.tasks.propensity.splits import SplitChain, read_split
@@ -131,6 +132,20 @@ def test_calibration_error_and_reliability_bins():
     assert np.isnan(rows[0]["accuracy"])
     calibrated, _ = calibration_bins(np.full(10, 0.55), np.arange(10) < 5)  # 0.55 vs 0.5 right
     assert calibrated == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 1.0, 2.0])
+def test_fit_temperature_recovers_the_temperature_of_the_labels(true_temperature):
+    """Labels drawn from softmax(logits / T0): the fit finds T0, and its log-loss is the lowest nearby."""
+    generator = torch.Generator().manual_seed(0)
+    logits = 2.0 * torch.randn(40_000, 20, generator=generator)
+    targets = torch.multinomial(torch.softmax(logits / true_temperature, dim=1), 1, generator=generator)[:, 0]
+    fit = fit_temperature(logits, targets)
+    assert fit["temperature"] == pytest.approx(true_temperature, rel=0.03)
+    assert fit["log_loss"] <= fit["log_loss_at_1"] + 1e-12
+    for factor in (0.95, 1.05):
+        nearby = torch.nn.functional.cross_entropy(logits / (fit["temperature"] * factor), targets)
+        assert fit["log_loss"] < float(nearby)
 
 
 def test_read_split_on_shared_data(shared_data):

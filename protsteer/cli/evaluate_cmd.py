@@ -175,11 +175,13 @@ def propensity(
 
 
 def _summary_line(split: str, summary: dict) -> str:
+    calibration = summary["calibration"]
     line = (
         f"{split}: {summary['evaluated_residues']} residues in {summary['families']} families: "
         f"top1 {summary['per_residue']['top1']:.4f} (family macro {summary['family_macro']['top1']:.4f}), "
         f"top3 {summary['per_residue']['top3']:.4f}, log-loss {summary['per_residue']['log_loss']:.4f}, "
-        f"calibration error {summary['calibration']['ece']:.4f}"
+        f"calibration error {calibration['ece']:.4f} (best temperature {calibration['temperature']:.3f}: "
+        f"log-loss {calibration['log_loss_at_temperature']:.4f})"
     )
     if "rotation" in summary:
         line += f", network top1 agreement under random rotations {summary['rotation']['top1_agreement']:.4f}"

@@ -165,7 +165,16 @@ def default_cache_dir() -> Path:
     help="Of a run directory: 'best' (best on val), 'last' (newest step checkpoint) or a checkpoint path "
     "(one run only).",
 )
-def export(sources: tuple[str, ...], out_path: Path, checkpoint: str) -> None:
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Ensembles only: divide the log mean probabilities by this (below 1 sharpens; the mean of several "
+    "models is underconfident). Fit it on val: 'protsteer evaluate propensity --split val' prints the best "
+    "temperature of a model. The ranking of the amino acids does not change.",
+)
+def export(sources: tuple[str, ...], out_path: Path, checkpoint: str, temperature: float) -> None:
     """Export a training run's model as a weights-only file (for predict, scan and evaluate).
 
     SOURCES are run directories (their --checkpoint) or existing weights (a file, or a shipped name such as
@@ -177,6 +186,7 @@ def export(sources: tuple[str, ...], out_path: Path, checkpoint: str) -> None:
       protsteer train export runs/prop -o runs/prop/best-weights.pt
       protsteer train export runs/cath-s0 runs/cath-s1 runs/cath-s2 -o cath-ensemble.pt
       protsteer train export propensity-v3 propensity-v2 -o propensity-v2v3.pt
+      protsteer train export propensity-v3 runs/wide --temperature 0.9 -o propensity-v3-wide.pt
     """
     from protsteer.tasks.export import export_ensemble_weights
     from protsteer.tasks.run_files import checkpoint_paths
@@ -202,7 +212,7 @@ def export(sources: tuple[str, ...], out_path: Path, checkpoint: str) -> None:
         if not checkpoint_path.is_file():
             raise ProtsteerError("checkpoint not found", checkpoint_path)
         members.append((checkpoint_path, run_dir))
-    digest = export_ensemble_weights(members, out_path)
+    digest = export_ensemble_weights(members, out_path, temperature=temperature)
     ensemble = f" (ensemble of {len(sources)} sources)" if len(sources) > 1 else ""
     click.echo(f"{out_path} sha256 {digest}{ensemble}")
 

@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 
 
 def export_ensemble_weights(
-    sources: Sequence[tuple[Path, Path | None] | str | Path], path: Path, metadata: dict | None = None
+    sources: Sequence[tuple[Path, Path | None] | str | Path],
+    path: Path,
+    metadata: dict | None = None,
+    temperature: float = 1.0,
 ) -> str:
     """Write one weights file from one or several sources.
 
@@ -22,7 +25,9 @@ def export_ensemble_weights(
     registered name such as ``propensity-v3``, or a path). One source: its network as it is. Several: an
     :class:`protsteer.networks.EnsembleNetwork` of their networks (mean of the class probabilities), whose
     metadata lists every member's provenance under ``"members"``. The sources must agree on task, labels,
-    voxel spec and read policy (the input and output the ensemble shares). Returns the sha256 (hex).
+    voxel spec and read policy (the input and output the ensemble shares). ``temperature`` (several sources
+    only) divides the ensemble's log mean probabilities (fit it on val: ``evaluate`` reports the best one);
+    an ensemble among the sources contributes its members, not its temperature. Returns the sha256 (hex).
     """
     from protsteer.io.weights import save_weights
 
@@ -40,6 +45,8 @@ def export_ensemble_weights(
                     f"cannot ensemble: its {key} differs from that of {first['source']}", member["source"]
                 )
     state_dict: dict[str, torch.Tensor]
+    if len(members) == 1 and temperature != 1.0:
+        raise ProtsteerError("a temperature applies to an ensemble (several sources) only", first["source"])
     if len(members) == 1:
         network, state_dict, provenance = first["network"], first["state_dict"], first["provenance"]
     else:
@@ -63,6 +70,7 @@ def export_ensemble_weights(
             "in_channels": first["network"]["in_channels"],
             "n_outputs": first["network"]["n_outputs"],
             "members": networks,
+            "temperature": float(temperature),
         }
         provenance = {"members": [member["provenance"] for member in members]}
     return save_weights(

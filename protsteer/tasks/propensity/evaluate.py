@@ -33,6 +33,7 @@ from protsteer.tasks.propensity.metrics import (
     confusion_matrix,
     family_bootstrap_difference,
     family_macro,
+    fit_temperature,
     per_class_rows,
     per_residue_correct,
 )
@@ -53,7 +54,10 @@ class Evaluation:
         confusion: [20, 20] int64 counts, rows = native, columns = predicted.
         calibration: reliability table of the top-1 probability (see
             :func:`~protsteer.tasks.propensity.metrics.calibration_bins`); its error is
-            ``summary["calibration"]["ece"]``.
+            ``summary["calibration"]["ece"]``, and ``summary["calibration"]["temperature"]`` is the
+            temperature that would minimise the log-loss on these residues
+            (:func:`~protsteer.tasks.propensity.metrics.fit_temperature`; fit it on val, apply it with
+            ``train export --temperature``).
         per_residue: [N] arrays ``top1`` / ``top3`` (bool) and ``nll`` (nats) of the evaluated residues.
         family: [N] family index of each evaluated residue.
         residue_ids: [N] ``file#row`` of each evaluated residue (two evaluations can be paired only when these
@@ -164,11 +168,14 @@ def evaluate_propensity(
         summary[scope]["log_loss"] = summary[scope].pop("nll")
     confidence = torch.softmax(logits.float(), dim=1).max(dim=1).values.numpy()
     ece, reliability = calibration_bins(confidence, per_residue["top1"])
+    scaled = fit_temperature(logits, targets)
     summary["calibration"] = {
         "ece": ece,
         "mean_confidence": float(confidence.mean()),
         "top1": summary["per_residue"]["top1"],
         "bins": len(reliability),
+        "temperature": scaled["temperature"],
+        "log_loss_at_temperature": scaled["log_loss"],
     }
     if rotations:
         rotated_logits, _ = run(seed)
@@ -226,6 +233,7 @@ def compare_evaluations(evaluations: dict[str, Evaluation], seed: int = 0) -> li
             "top3": summary["per_residue"]["top3"],
             "log_loss": summary["per_residue"]["log_loss"],
             "ece": summary["calibration"]["ece"],
+            "temperature": summary["calibration"]["temperature"],
             "rotation_top1_agreement": summary.get("rotation", {}).get("top1_agreement"),
             "vs": reference_name,
         }
@@ -254,6 +262,7 @@ COMPARISON_COLUMNS = [
     Column("top3", "float"),
     Column("log_loss", "float"),
     Column("ece", "float"),
+    Column("temperature", "float"),
     Column("rotation_top1_agreement", "float"),
     Column("vs"),
     *(
